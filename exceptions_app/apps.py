@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ExceptionsAppConfig(AppConfig):
+    name = "exceptions_app"
+    verbose_name = "Tollgate"
+
+    def ready(self) -> None:
+        from pathlib import Path
+
+        from django.conf import settings
+
+        # The filesystem broker needs its folders before the first publish.
+        if settings.CELERY_BROKER_URL == "filesystem://":
+            for key in ("data_folder_in", "processed_folder"):
+                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)

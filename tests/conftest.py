@@ -1,0 +1,40 @@
+"""Shared fixtures: real PostgreSQL, real Redis, real Celery workers, real Chromium."""
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url.startswith("redis://"):
+        pytest.exit(
+            "The suite runs on PostgreSQL and Redis: run it with `make test` (or set DATABASE_URL and REDIS_URL).", 2
+        )
+    if not _answers(database_url, 5432):
+        pytest.exit(
+            f"PostgreSQL is not answering at {urlsplit(database_url).netloc}: start it (pg_ctlcluster 15 main start).",
+            2,
+        )
+    if not _answers(redis_url, 6379):
+        pytest.exit(
+            f"Redis is not answering at {urlsplit(redis_url).netloc}: start it, e.g. `redis-server --daemonize yes`.", 2
+        )
+
+
+from tests.fixtures.browser import browser, page  # noqa: E402
+from tests.fixtures.workers import celery_worker, run_management_process, test_database_url  # noqa: E402
+
+__all__ = ["browser", "celery_worker", "page", "run_management_process", "test_database_url"]
