@@ -22,6 +22,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.runtime
 	@mkdir -p data
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py createcachetable
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
 	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 

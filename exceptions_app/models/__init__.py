@@ -1,3 +1,36 @@
+from exceptions_app.models.audit import AuditEvent
+from exceptions_app.models.decisions import GateDecision, Verdict
+from exceptions_app.models.items import (
+    TERMINAL_STATUSES,
+    ExceptionItem,
+    ItemKind,
+    ItemStatus,
+    Resolution,
+    Severity,
+)
+from exceptions_app.models.principals import ApiToken, Principal, Role, Team
+from exceptions_app.models.queues import Queue
 from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
+from exceptions_app.models.workflows import PolicySource, PolicyVersion, Workflow
 
-__all__ = ["WorkerHeartbeat", "WorkerPing"]
+__all__ = [
+    "TERMINAL_STATUSES",
+    "ApiToken",
+    "AuditEvent",
+    "ExceptionItem",
+    "GateDecision",
+    "ItemKind",
+    "ItemStatus",
+    "PolicySource",
+    "PolicyVersion",
+    "Principal",
+    "Queue",
+    "Resolution",
+    "Role",
+    "Severity",
+    "Team",
+    "Verdict",
+    "WorkerHeartbeat",
+    "WorkerPing",
+    "Workflow",
+]

@@ -1,0 +1,52 @@
+"""Rows to response dicts, by hand on the hot path (shapes declared in serializers.py)."""
+
+from exceptions_app.models import ExceptionItem, GateDecision
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def item_present(item: ExceptionItem) -> dict:
+    resolution = None
+    if item.resolution:
+        resolution = {
+            "outcome": item.resolution,
+            "final_output": item.final_output,
+            "reason_code": item.reason_code,
+            "note": item.resolution_note,
+            "resolved_by": item.resolved_by.get_username() if item.resolved_by_id else None,
+            "resolved_at": _iso(item.resolved_at),
+        }
+    return {
+        "id": item.pk,
+        "workflow": item.workflow.name,
+        "policy_version": item.policy_version.version,
+        "kind": item.kind,
+        "status": item.status,
+        "queue": item.queue.name,
+        "priority": item.priority,
+        "severity": item.severity,
+        "due_at": _iso(item.due_at),
+        "correlation_id": item.correlation_id,
+        "reasons": item.reasons,
+        "resolution": resolution,
+        "timestamps": {
+            "raised_at": _iso(item.raised_at),
+            "queued_at": _iso(item.queued_at),
+            "first_claimed_at": _iso(item.first_claimed_at),
+            "resolved_at": _iso(item.resolved_at),
+            "delivered_at": _iso(item.delivered_at),
+            "acknowledged_at": _iso(item.acknowledged_at),
+        },
+    }
+
+
+def decision_present(decision: GateDecision, item: ExceptionItem | None) -> dict:
+    return {
+        "verdict": decision.verdict,
+        "decision_id": decision.pk,
+        "policy_version": decision.policy_version.version,
+        "reasons": decision.reasons,
+        "exception": item_present(item) if item is not None else None,
+    }

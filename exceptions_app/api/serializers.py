@@ -1,0 +1,143 @@
+"""Explicit input and output serializers for the agent API (plain Serializers: no ModelSerializer
+overhead on the intake path)."""
+
+import math
+from decimal import ROUND_HALF_UP
+
+from rest_framework import serializers
+
+from exceptions_app.models import Severity
+
+MAX_BATCH = 1000
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise serializers.ValidationError("must be a finite number")
+    return value
+
+
+class DecisionInput(serializers.Serializer):
+    workflow = serializers.CharField(max_length=128)
+    output = serializers.JSONField()
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
+    input = serializers.JSONField(required=False, allow_null=True, default=None)
+    context = serializers.JSONField(required=False, allow_null=True, default=None)
+    trace = serializers.JSONField(required=False, allow_null=True, default=None)
+    correlation_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    value_at_risk = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        default=None,
+        rounding=ROUND_HALF_UP,
+    )
+    model_version = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class BatchEntryInput(DecisionInput):
+    idempotency_key = serializers.CharField(max_length=200, required=False, allow_null=True, default=None)
+
+
+class BatchInput(serializers.Serializer):
+    # Entries are validated one by one in the view so that one bad entry fails alone.
+    decisions = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH)
+
+
+class ReportInput(serializers.Serializer):
+    workflow = serializers.CharField(max_length=128)
+    reason = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]{0,63}$", help_text="a reason code, e.g. tool_failure")
+    message = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.MEDIUM)
+    output = serializers.JSONField(required=False, allow_null=True, default=None)
+    input = serializers.JSONField(required=False, allow_null=True, default=None)
+    context = serializers.JSONField(required=False, allow_null=True, default=None)
+    trace = serializers.JSONField(required=False, allow_null=True, default=None)
+    correlation_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    value_at_risk = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        default=None,
+        rounding=ROUND_HALF_UP,
+    )
+    model_version = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ResolutionOutput(serializers.Serializer):
+    outcome = serializers.CharField()
+    final_output = serializers.JSONField(allow_null=True)
+    reason_code = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+    resolved_by = serializers.CharField(allow_null=True)
+    resolved_at = serializers.DateTimeField()
+
+
+class TimestampsOutput(serializers.Serializer):
+    raised_at = serializers.DateTimeField()
+    queued_at = serializers.DateTimeField()
+    first_claimed_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReasonOutput(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.CharField(required=False)
+
+
+class ExceptionItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    workflow = serializers.CharField()
+    policy_version = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    queue = serializers.CharField()
+    priority = serializers.IntegerField()
+    severity = serializers.CharField()
+    due_at = serializers.DateTimeField()
+    correlation_id = serializers.CharField(allow_blank=True)
+    reasons = ReasonOutput(many=True)
+    resolution = ResolutionOutput(allow_null=True)
+    timestamps = TimestampsOutput()
+
+
+class DecisionOutput(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=["proceed", "hold", "reject"])
+    decision_id = serializers.IntegerField()
+    policy_version = serializers.IntegerField()
+    reasons = ReasonOutput(many=True)
+    exception = ExceptionItemOutput(allow_null=True)
+
+
+class BatchResultOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    verdict = serializers.CharField(required=False)
+    decision_id = serializers.IntegerField(required=False)
+    reasons = ReasonOutput(many=True, required=False)
+    exception = ExceptionItemOutput(allow_null=True, required=False)
+    error = serializers.DictField(required=False)
+
+
+class BatchOutput(serializers.Serializer):
+    recorded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BatchResultOutput(many=True)
+
+
+class WorkflowOutput(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+    policy = serializers.DictField()
+
+
+class ErrorOutput(serializers.Serializer):
+    error = serializers.DictField()

@@ -1,0 +1,152 @@
+"""The agents' API: submit outputs to the gate, report exceptions, read and cancel items."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers as drf_serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exceptions_app.api import serializers
+from exceptions_app.api.errors import error_body, flatten_field_errors
+from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_of
+from exceptions_app.api.presenters import decision_present, item_present
+from exceptions_app.errors import DomainError, InvalidInput
+from exceptions_app.selectors import item_visible_get
+from exceptions_app.services.intake import (
+    DecisionRequest,
+    ReportRequest,
+    decision_submit,
+    decisions_submit_batch,
+    exception_report,
+)
+from exceptions_app.services.items import item_cancel
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retries with the same key return the first result."
+)
+ERRORS = {status: serializers.ErrorOutput for status in (400, 401, 403, 404, 409, 413, 429)}
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 200:
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 200 characters",
+            fields=[{"path": "Idempotency-Key", "message": "must be 1 to 200 characters"}],
+        )
+    return key
+
+
+class DecisionCreateView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        operation_id="decision_submit",
+        request=serializers.DecisionInput,
+        responses={200: serializers.DecisionOutput, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Submit one AI output to the gate",
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        data = serializers.DecisionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = decision_submit(
+            principal=principal_of(request), request=DecisionRequest(**data.validated_data, idempotency_key=key)
+        )
+        response = Response(decision_present(outcome.decision, outcome.item))
+        if outcome.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class DecisionBatchView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        operation_id="decision_submit_batch",
+        request=serializers.BatchInput,
+        responses={200: serializers.BatchOutput, **ERRORS},
+        summary="Submit up to 1,000 outputs; each entry succeeds or fails alone",
+    )
+    def post(self, request):
+        body = serializers.BatchInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        entries: list = []
+        for raw in body.validated_data["decisions"]:
+            entry = serializers.BatchEntryInput(data=raw)
+            if entry.is_valid():
+                entries.append(DecisionRequest(**entry.validated_data))
+            else:
+                fields = flatten_field_errors(entry.errors)
+                message = "; ".join(f"{field['path']}: {field['message']}" for field in fields[:5])
+                entries.append(InvalidInput(message, fields=fields))
+        outcomes = decisions_submit_batch(principal=principal_of(request), requests=entries)
+        results = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, DomainError):
+                error = error_body(outcome.status_code, outcome.code, outcome.message, outcome.fields)["error"]
+                results.append({"index": index, "error": error})
+            else:
+                results.append({"index": index, **decision_present(outcome.decision, outcome.item)})
+        failed = sum(1 for result in results if "error" in result)
+        return Response({"recorded": len(results) - failed, "failed": failed, "results": results})
+
+
+class ExceptionCollectionView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        operation_id="exception_report",
+        request=serializers.ReportInput,
+        responses={201: serializers.ExceptionItemOutput, 200: serializers.ExceptionItemOutput, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Report an exception directly (a failure past its retry budget, a conflicting signal)",
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        data = serializers.ReportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = exception_report(
+            principal=principal_of(request), request=ReportRequest(**data.validated_data, idempotency_key=key)
+        )
+        response = Response(item_present(outcome.item), status=200 if outcome.replayed else 201)
+        if outcome.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ExceptionDetailView(APIView):
+    permission_classes = [IsAgentOrPerson]
+
+    @extend_schema(
+        operation_id="exception_get",
+        responses={200: serializers.ExceptionItemOutput, **ERRORS},
+        summary="An exception item: status, and its resolution when there is one",
+    )
+    def get(self, request, item_id: int):
+        return Response(item_present(item_visible_get(principal=principal_of(request), item_id=item_id)))
+
+
+class CancelInput(drf_serializers.Serializer):
+    reason = drf_serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ExceptionCancelView(APIView):
+    permission_classes = [IsAgent]
+
+    @extend_schema(
+        operation_id="exception_cancel",
+        request=CancelInput,
+        responses={200: serializers.ExceptionItemOutput, **ERRORS},
+        summary="Withdraw an item that is not yet resolved",
+    )
+    def post(self, request, item_id: int):
+        principal = principal_of(request)
+        data = CancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item_visible_get(principal=principal, item_id=item_id)
+        item_cancel(item_id=item_id, actor=principal.user, reason=data.validated_data["reason"])
+        return Response(item_present(item_visible_get(principal=principal, item_id=item_id)))

@@ -1,0 +1,1 @@
+"""Workflow policies: the document's shape, its validation, compilation and evaluation."""

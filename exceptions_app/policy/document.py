@@ -1,0 +1,129 @@
+"""The policy document (the YAML file's shape and the API's), and its validation.
+
+Structural checks come from a JSON Schema; semantic checks (CEL compiles, the output schema is
+itself a valid JSON Schema, thresholds ordered, rule codes unique) follow, each error naming the
+path and, for rules, the rule code.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import cel
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+SEVERITIES = ["low", "medium", "high", "critical"]
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+WORKFLOW_NAME = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+
+POLICY_DOCUMENT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["workflow", "thresholds", "queue", "sla_seconds", "output_schema"],
+    "properties": {
+        "workflow": {"type": "string", "pattern": WORKFLOW_NAME},
+        "description": {"type": "string", "maxLength": 2000},
+        "thresholds": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["auto_approve"],
+            "properties": {
+                "auto_approve": {"type": "number", "minimum": 0, "maximum": 1},
+                "auto_reject": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "rules": {
+            "type": "array",
+            "maxItems": 200,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code", "when", "severity"],
+                "properties": {
+                    "code": {"type": "string", "pattern": SLUG},
+                    "when": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "severity": {"enum": SEVERITIES},
+                    "queue": {"type": "string", "pattern": SLUG},
+                    "description": {"type": "string", "maxLength": 2000},
+                },
+            },
+        },
+        "output_schema": {"type": "object"},
+        "queue": {"type": "string", "pattern": SLUG},
+        "sla_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
+        "expire_after_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
+        "fallback": {"enum": ["approve", "reject"]},
+        "callback_url": {"type": "string", "format": "uri", "maxLength": 2000},
+    },
+}
+_DOCUMENT_VALIDATOR = Draft202012Validator(POLICY_DOCUMENT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class PolicyError:
+    path: str
+    message: str
+    rule: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "message": self.message, **({"rule": self.rule} if self.rule else {})}
+
+    def __str__(self) -> str:
+        where = f"rule {self.rule!r}" if self.rule else self.path or "policy"
+        return f"{where}: {self.message}"
+
+
+class PolicyInvalid(ValueError):
+    def __init__(self, errors: list[PolicyError]):
+        self.errors = errors
+        super().__init__("; ".join(str(error) for error in errors))
+
+
+def _json_path(parts) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def policy_document_errors(document: object) -> list[PolicyError]:
+    """Every problem with a policy document; an empty list means it can be published."""
+    errors = [
+        PolicyError(path=_json_path(error.absolute_path), message=error.message)
+        for error in sorted(_DOCUMENT_VALIDATOR.iter_errors(document), key=lambda error: list(error.absolute_path))
+    ]
+    if errors:
+        return errors
+    thresholds = document["thresholds"]
+    if "auto_reject" in thresholds and thresholds["auto_reject"] >= thresholds["auto_approve"]:
+        errors.append(PolicyError("thresholds.auto_reject", "must be below thresholds.auto_approve"))
+    seen_codes: set[str] = set()
+    for index, rule in enumerate(document.get("rules", [])):
+        code = rule["code"]
+        if code in seen_codes:
+            errors.append(PolicyError(f"rules[{index}].code", f"duplicate rule code {code!r}", rule=code))
+        seen_codes.add(code)
+        try:
+            cel.compile(rule["when"])
+        except (ValueError, RuntimeError) as error:
+            errors.append(PolicyError(f"rules[{index}].when", f"invalid CEL expression: {error}", rule=code))
+    try:
+        Draft202012Validator.check_schema(document["output_schema"])
+    except SchemaError as error:
+        path = _json_path(["output_schema", *error.absolute_path])
+        errors.append(PolicyError(path, f"invalid JSON Schema: {error.message}"))
+    return errors
+
+
+def policy_document_validate(document: object) -> dict:
+    errors = policy_document_errors(document)
+    if errors:
+        raise PolicyInvalid(errors)
+    return document
+
+
+def policy_document_checksum(document: dict) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

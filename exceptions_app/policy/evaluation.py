@@ -1,0 +1,159 @@
+"""Compiled policies and the gate's evaluation of one output against one.
+
+A policy version is immutable, so its compiled form (CEL programs, output-schema validator) is
+built once per process and kept.
+"""
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import cel
+from jsonschema import Draft202012Validator
+
+from exceptions_app.policy.document import SEVERITIES
+
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+MAX_SCHEMA_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    code: str
+    severity: str
+    queue: str | None
+    program: object
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    version_id: int
+    document: dict
+    auto_approve: float
+    auto_reject: float | None
+    rules: tuple[CompiledRule, ...]
+    output_validator: Draft202012Validator
+    default_queue: str
+
+
+@dataclass
+class Evaluation:
+    verdict: str
+    reasons: list[dict] = field(default_factory=list)
+    queue: str | None = None
+    severity: str = "low"
+
+
+_cache: dict[int, CompiledPolicy] = {}
+_cache_lock = threading.Lock()
+_CACHE_LIMIT = 1000
+
+
+def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
+    compiled = _cache.get(version_id)
+    if compiled is not None:
+        return compiled
+    thresholds = document["thresholds"]
+    compiled = CompiledPolicy(
+        version_id=version_id,
+        document=document,
+        auto_approve=float(thresholds["auto_approve"]),
+        auto_reject=float(thresholds["auto_reject"]) if "auto_reject" in thresholds else None,
+        rules=tuple(
+            CompiledRule(
+                code=rule["code"],
+                severity=rule["severity"],
+                queue=rule.get("queue"),
+                program=cel.compile(rule["when"]),
+                description=rule.get("description", ""),
+            )
+            for rule in document.get("rules", [])
+        ),
+        output_validator=Draft202012Validator(document["output_schema"]),
+        default_queue=document["queue"],
+    )
+    with _cache_lock:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[version_id] = compiled
+    return compiled
+
+
+def output_schema_errors(validator: Draft202012Validator, output: object) -> list[dict]:
+    """Field-level schema errors as ``{"path": "output.amount", "message": ...}``."""
+    found = []
+    for error in validator.iter_errors(output):
+        path = "output" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        found.append({"path": path, "message": error.message})
+        if len(found) >= MAX_SCHEMA_ERRORS:
+            break
+    return found
+
+
+def _rule_reason(rule: CompiledRule, variables: dict) -> dict | None:
+    try:
+        fired = rule.program.execute(variables)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        # A rule that cannot be evaluated holds the output: failing open would let it run unseen.
+        return {"code": rule.code, "severity": rule.severity, "error": str(error)[:300]}
+    if fired is True:
+        return {"code": rule.code, "severity": rule.severity}
+    if fired is False:
+        return None
+    return {"code": rule.code, "severity": rule.severity, "error": f"rule returned {type(fired).__name__}, not bool"}
+
+
+def policy_evaluate(
+    policy: CompiledPolicy,
+    *,
+    output: object,
+    confidence: float,
+    input_data: object = None,
+    context: object = None,
+    value_at_risk: float | None = None,
+) -> Evaluation:
+    """Verdict for one output: reject below the floor; hold on a schema violation, a rule that
+    fires (or fails to evaluate), or confidence below auto-approve; otherwise proceed.
+
+    A held output routes to the queue of its most severe fired rule that names one, else the
+    policy's default queue; its severity is the highest of its reasons'."""
+    if policy.auto_reject is not None and confidence < policy.auto_reject:
+        return Evaluation(
+            verdict="reject",
+            reasons=[{"code": "below_auto_reject", "confidence": confidence, "threshold": policy.auto_reject}],
+        )
+    reasons: list[dict] = []
+    schema_errors = output_schema_errors(policy.output_validator, output)
+    if schema_errors:
+        reasons.append({"code": "output_schema_invalid", "severity": "high", "errors": schema_errors})
+
+    variables = {
+        "output": output,
+        "input": input_data if input_data is not None else {},
+        "context": context if context is not None else {},
+        "confidence": confidence,
+        "value_at_risk": value_at_risk if value_at_risk is not None and math.isfinite(value_at_risk) else 0.0,
+    }
+    fired_rules = []
+    for rule in policy.rules:
+        reason = _rule_reason(rule, variables)
+        if reason is not None:
+            reasons.append(reason)
+            fired_rules.append(rule)
+
+    if confidence < policy.auto_approve:
+        reasons.append(
+            {"code": "low_confidence", "severity": "medium", "confidence": confidence, "threshold": policy.auto_approve}
+        )
+    if not reasons:
+        return Evaluation(verdict="proceed")
+    routing_rule = max(
+        (rule for rule in fired_rules if rule.queue), key=lambda rule: SEVERITY_RANK[rule.severity], default=None
+    )
+    return Evaluation(
+        verdict="hold",
+        reasons=reasons,
+        queue=routing_rule.queue if routing_rule else policy.default_queue,
+        severity=max((reason["severity"] for reason in reasons), key=SEVERITY_RANK.__getitem__),
+    )

@@ -1,0 +1,1 @@
+"""Business rules: one service function per action, one transaction each, each audited."""

@@ -1,0 +1,424 @@
+"""The gate: outputs in, verdicts out; held outputs and reported failures become exception items."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from exceptions_app.errors import Forbidden, IdempotencyConflict, NotFound
+from exceptions_app.models import (
+    AuditEvent,
+    ExceptionItem,
+    GateDecision,
+    ItemKind,
+    ItemStatus,
+    Principal,
+    Queue,
+    Verdict,
+    Workflow,
+)
+from exceptions_app.policy.evaluation import CompiledPolicy, Evaluation, policy_compile, policy_evaluate
+from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.priority import priority_compute
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    workflow: str
+    output: object
+    confidence: float
+    input: object = None
+    context: object = None
+    trace: object = None
+    correlation_id: str = ""
+    callback_url: str = ""
+    value_at_risk: Decimal | None = None
+    model_version: str = ""
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    workflow: str
+    reason: str
+    message: str = ""
+    severity: str = "medium"
+    output: object = None
+    input: object = None
+    context: object = None
+    trace: object = None
+    correlation_id: str = ""
+    callback_url: str = ""
+    value_at_risk: Decimal | None = None
+    model_version: str = ""
+    idempotency_key: str | None = None
+
+
+@dataclass
+class DecisionOutcome:
+    decision: GateDecision
+    item: ExceptionItem | None
+    replayed: bool = False
+
+
+@dataclass
+class ItemOutcome:
+    item: ExceptionItem
+    replayed: bool = False
+
+
+@dataclass
+class _Prepared:
+    request: DecisionRequest
+    workflow: Workflow
+    policy: CompiledPolicy
+    evaluation: Evaluation
+    fingerprint: str
+    decision: GateDecision | None = None
+    item: ExceptionItem | None = None
+    events: list = field(default_factory=list)
+
+
+def request_fingerprint(request) -> str:
+    """A digest of everything the agent sent except the key, to spot a key reused for a different body."""
+    body = {name: value for name, value in vars(request).items() if name != "idempotency_key"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _WorkflowScope:
+    """Workflows by name for one principal, loaded once per request (a batch may name many)."""
+
+    def __init__(self, principal: Principal):
+        self.principal = principal
+        self._workflows: dict[str, Workflow | None] = {}
+        self._allowed: set[int] | None = None
+
+    def get(self, name: str) -> Workflow:
+        if name not in self._workflows:
+            self._workflows[name] = Workflow.objects.select_related("current_policy").filter(name=name).first()
+        workflow = self._workflows[name]
+        if workflow is None or workflow.current_policy is None:
+            raise NotFound(f"unknown workflow {name!r}", fields=[{"path": "workflow", "message": "unknown workflow"}])
+        if self._allowed is None:
+            self._allowed = set(self.principal.workflows.values_list("id", flat=True))
+        if workflow.pk not in self._allowed:
+            raise Forbidden(
+                f"this token may not submit to workflow {name!r}",
+                fields=[{"path": "workflow", "message": "not among this token's workflows"}],
+            )
+        return workflow
+
+
+class _QueueCache:
+    def __init__(self):
+        self._queues: dict[str, Queue] = {}
+
+    def get(self, name: str, *, sla_seconds: int) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue.objects.get_or_create(name=name, defaults={"sla_seconds": sla_seconds})[0]
+        return self._queues[name]
+
+
+def _compiled(workflow: Workflow) -> CompiledPolicy:
+    version = workflow.current_policy
+    return policy_compile(version.pk, version.document)
+
+
+def _prepare(scope: _WorkflowScope, request: DecisionRequest) -> _Prepared:
+    workflow = scope.get(request.workflow)
+    policy = _compiled(workflow)
+    evaluation = policy_evaluate(
+        policy,
+        output=request.output,
+        confidence=request.confidence,
+        input_data=request.input,
+        context=request.context,
+        value_at_risk=float(request.value_at_risk) if request.value_at_risk is not None else None,
+    )
+    return _Prepared(request, workflow, policy, evaluation, request_fingerprint(request))
+
+
+def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCache, now) -> None:
+    request, evaluation, document = prepared.request, prepared.evaluation, prepared.policy.document
+    prepared.decision = GateDecision(
+        workflow=prepared.workflow,
+        policy_version=prepared.workflow.current_policy,
+        agent=principal,
+        verdict=evaluation.verdict,
+        confidence=request.confidence,
+        reasons=evaluation.reasons,
+        output=request.output,
+        input=request.input,
+        context=request.context,
+        correlation_id=request.correlation_id,
+        value_at_risk=request.value_at_risk,
+        callback_url=request.callback_url,
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=prepared.fingerprint,
+        created_at=now,
+    )
+    if evaluation.verdict != Verdict.HOLD:
+        return
+    queue = queues.get(evaluation.queue, sla_seconds=document["sla_seconds"])
+    rules_fired = sum(1 for reason in evaluation.reasons if reason["code"] != "low_confidence")
+    prepared.item = _item_build(
+        workflow=prepared.workflow,
+        policy_version=prepared.workflow.current_policy,
+        principal=principal,
+        kind=ItemKind.HOLD,
+        queue=queue,
+        severity=evaluation.severity,
+        reasons=evaluation.reasons,
+        rules_fired=rules_fired,
+        document=document,
+        request=request,
+        confidence=request.confidence,
+        fingerprint=prepared.fingerprint,
+        now=now,
+    )
+
+
+def _item_build(
+    *,
+    workflow,
+    policy_version,
+    principal,
+    kind,
+    queue,
+    severity,
+    reasons,
+    rules_fired,
+    document,
+    request,
+    confidence,
+    fingerprint,
+    now,
+) -> ExceptionItem:
+    expire_after = document.get("expire_after_seconds")
+    return ExceptionItem(
+        workflow=workflow,
+        policy_version=policy_version,
+        agent=principal,
+        kind=kind,
+        proposal=request.output,
+        confidence=confidence,
+        input=request.input,
+        context=request.context,
+        trace=request.trace,
+        model_version=request.model_version,
+        correlation_id=request.correlation_id,
+        idempotency_key=request.idempotency_key if kind == ItemKind.REPORTED else None,
+        request_fingerprint=fingerprint,
+        reasons=reasons,
+        severity=severity,
+        value_at_risk=request.value_at_risk,
+        callback_url=request.callback_url or document.get("callback_url", ""),
+        status=ItemStatus.OPEN,
+        queue=queue,
+        priority=priority_compute(
+            severity=severity,
+            value_at_risk=request.value_at_risk,
+            rules_fired=rules_fired,
+            weights=queue.priority_weights,
+        ),
+        due_at=now + timedelta(seconds=document["sla_seconds"]),
+        expires_at=now + timedelta(seconds=expire_after) if expire_after else None,
+        raised_at=now,
+        queued_at=now,
+        updated_at=now,
+    )
+
+
+def _raised_event(item: ExceptionItem, principal: Principal, now):
+    return audit_event_build(
+        action="raised",
+        actor=principal.user,
+        item=item,
+        workflow=item.workflow,
+        to_status=ItemStatus.OPEN,
+        payload={"queue": item.queue.name, "priority": item.priority, "reasons": [r["code"] for r in item.reasons]},
+        at=now,
+    )
+
+
+def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome | None:
+    existing = (
+        GateDecision.objects.select_related("workflow", "policy_version")
+        .filter(agent=principal, idempotency_key=key)
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body",
+            fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
+        )
+    item = ExceptionItem.objects.select_related("queue", "workflow", "policy_version").filter(decision=existing).first()
+    return DecisionOutcome(decision=existing, item=item, replayed=True)
+
+
+def decision_submit(*, principal: Principal, request: DecisionRequest) -> DecisionOutcome:
+    """Evaluate one output, record the decision, and hold it as an item when the policy says so."""
+    scope = _WorkflowScope(principal)
+    prepared = _prepare(scope, request)
+    if request.idempotency_key:
+        replay = _replay(principal, request.idempotency_key, prepared.fingerprint)
+        if replay is not None:
+            return replay
+    now = timezone.now()
+    _build_rows(prepared, principal=principal, queues=_QueueCache(), now=now)
+    try:
+        with transaction.atomic():
+            prepared.decision.save(force_insert=True)
+            if prepared.item is not None:
+                prepared.item.decision = prepared.decision
+                prepared.item.save(force_insert=True)
+                _raised_event(prepared.item, principal, now).save(force_insert=True)
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert; answer with its result.
+        replay = _replay(principal, request.idempotency_key, prepared.fingerprint) if request.idempotency_key else None
+        if replay is None:
+            raise
+        return replay
+    return DecisionOutcome(decision=prepared.decision, item=prepared.item)
+
+
+def decisions_submit_batch(*, principal: Principal, requests: list) -> list:
+    """Evaluate many outputs in one transaction. ``requests`` holds DecisionRequest objects, or an
+    exception already raised for an entry that failed validation; each result is a DecisionOutcome
+    or that entry's DomainError, in order. One bad entry never stops the others."""
+    for _attempt in range(2):
+        try:
+            return _submit_batch_once(principal, requests)
+        except IntegrityError:
+            continue  # a concurrent request inserted one of our keys; the next pass replays it
+    return _submit_batch_once(principal, requests)
+
+
+def _submit_batch_once(principal: Principal, requests: list) -> list:
+    scope = _WorkflowScope(principal)
+    queues = _QueueCache()
+    now = timezone.now()
+    results: list = list(requests)
+    pending: dict[int, _Prepared] = {}
+    seen_keys: dict[str, int] = {}
+    keys = [
+        request.idempotency_key
+        for request in requests
+        if isinstance(request, DecisionRequest) and request.idempotency_key
+    ]
+    existing = (
+        {
+            decision.idempotency_key: decision
+            for decision in GateDecision.objects.select_related("workflow", "policy_version").filter(
+                agent=principal, idempotency_key__in=keys
+            )
+        }
+        if keys
+        else {}
+    )
+    existing_items = (
+        {
+            item.decision_id: item
+            for item in ExceptionItem.objects.select_related("queue", "workflow", "policy_version").filter(
+                decision__in=list(existing.values())
+            )
+        }
+        if existing
+        else {}
+    )
+
+    for index, request in enumerate(requests):
+        if not isinstance(request, DecisionRequest):
+            continue
+        try:
+            prepared = _prepare(scope, request)
+            key = request.idempotency_key
+            if key and key in existing:
+                decision = existing[key]
+                if decision.request_fingerprint != prepared.fingerprint:
+                    raise IdempotencyConflict("this idempotency_key was already used with a different body")
+                results[index] = DecisionOutcome(decision=decision, item=existing_items.get(decision.pk), replayed=True)
+                continue
+            if key and key in seen_keys:
+                raise IdempotencyConflict(f"idempotency_key repeats entry {seen_keys[key]} of this batch")
+            if key:
+                seen_keys[key] = index
+            _build_rows(prepared, principal=principal, queues=queues, now=now)
+            pending[index] = prepared
+        except (NotFound, Forbidden, IdempotencyConflict) as error:
+            results[index] = error
+
+    with transaction.atomic():
+        GateDecision.objects.bulk_create([prepared.decision for prepared in pending.values()])
+        held = [prepared for prepared in pending.values() if prepared.item is not None]
+        for prepared in held:
+            prepared.item.decision = prepared.decision
+        ExceptionItem.objects.bulk_create([prepared.item for prepared in held])
+        AuditEvent.objects.bulk_create([_raised_event(prepared.item, principal, now) for prepared in held])
+    for index, prepared in pending.items():
+        results[index] = DecisionOutcome(decision=prepared.decision, item=prepared.item)
+    return results
+
+
+def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOutcome:
+    """An agent reports a failure directly (no gate decision); it lands in the policy's queue."""
+    scope = _WorkflowScope(principal)
+    workflow = scope.get(request.workflow)
+    policy = _compiled(workflow)
+    fingerprint = request_fingerprint(request)
+    if request.idempotency_key:
+        existing = _reported_replay(principal, request.idempotency_key, fingerprint)
+        if existing is not None:
+            return existing
+    now = timezone.now()
+    queue = _QueueCache().get(policy.default_queue, sla_seconds=policy.document["sla_seconds"])
+    item = _item_build(
+        workflow=workflow,
+        policy_version=workflow.current_policy,
+        principal=principal,
+        kind=ItemKind.REPORTED,
+        queue=queue,
+        severity=request.severity,
+        reasons=[{"code": request.reason, "severity": request.severity, "message": request.message}],
+        rules_fired=1,
+        document=policy.document,
+        request=request,
+        confidence=None,
+        fingerprint=fingerprint,
+        now=now,
+    )
+    try:
+        with transaction.atomic():
+            item.save(force_insert=True)
+            _raised_event(item, principal, now).save(force_insert=True)
+    except IntegrityError:
+        existing = (
+            _reported_replay(principal, request.idempotency_key, fingerprint) if request.idempotency_key else None
+        )
+        if existing is None:
+            raise
+        return existing
+    return ItemOutcome(item=item)
+
+
+def _reported_replay(principal: Principal, key: str, fingerprint: str) -> ItemOutcome | None:
+    item = (
+        ExceptionItem.objects.select_related("queue", "workflow", "policy_version")
+        .filter(agent=principal, idempotency_key=key, kind=ItemKind.REPORTED)
+        .first()
+    )
+    if item is None:
+        return None
+    if item.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body",
+            fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
+        )
+    return ItemOutcome(item=item, replayed=True)
