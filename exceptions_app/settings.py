@@ -142,10 +142,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"BearerToken": {"type": "http", "scheme": "bearer", "description": "tg_... token"}}
-    },
-    "SECURITY": [{"BearerToken": []}],
 }
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)

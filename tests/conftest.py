@@ -35,6 +35,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 from tests.fixtures.browser import browser, page  # noqa: E402
+from tests.fixtures.gate import agent_client, billing_workflow, supervisor_client  # noqa: E402
 from tests.fixtures.workers import celery_worker, run_management_process, test_database_url  # noqa: E402
 
-__all__ = ["browser", "celery_worker", "page", "run_management_process", "test_database_url"]
+__all__ = [
+    "agent_client",
+    "billing_workflow",
+    "browser",
+    "celery_worker",
+    "page",
+    "run_management_process",
+    "supervisor_client",
+    "test_database_url",
+]
