@@ -61,6 +61,7 @@ def test_an_invalid_rule_is_refused_with_its_code_and_the_parsers_message(superv
         ({"thresholds": {"auto_approve": 0.5, "auto_reject": 0.6}}, "thresholds.auto_reject"),
         ({"sla_seconds": 0}, "sla_seconds"),
         ({"unknown_key": 1}, ""),
+        ({"rules": [{"code": "typo", "when": "ouput.amount > 1.0", "severity": "low"}]}, "rules[0].when"),
     ],
 )
 def test_invalid_policies_are_400_naming_the_path(supervisor_client, changes, path):
@@ -69,6 +70,18 @@ def test_invalid_policies_are_400_naming_the_path(supervisor_client, changes, pa
     assert response.status_code == 400
     assert path in {field["path"] for field in response.json()["error"]["fields"]}
     assert not PolicyVersion.objects.exists()
+
+
+def test_comprehension_variables_are_not_mistaken_for_unknown_ones(supervisor_client):
+    rules = [
+        {
+            "code": "negative_line",
+            "when": "has(output.lines) && output.lines.exists(l, l.amount < 0.0)",
+            "severity": "low",
+        }
+    ]
+
+    assert supervisor_client.put(url(), billing_document(rules=rules), format="json").status_code == 201
 
 
 def test_a_body_naming_another_workflow_is_400(supervisor_client):

@@ -7,6 +7,7 @@ path and, for rules, the rule code.
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 import cel
@@ -59,6 +60,14 @@ POLICY_DOCUMENT_SCHEMA = {
     },
 }
 _DOCUMENT_VALIDATOR = Draft202012Validator(POLICY_DOCUMENT_SCHEMA)
+RULE_VARIABLES = frozenset({"output", "input", "context", "confidence", "value_at_risk"})
+# Names bound by CEL's comprehension macros, e.g. the ``line`` in ``output.lines.all(line, ...)``.
+_MACRO_BINDING = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
+
+
+def _unknown_variables(expression: str, program) -> list[str]:
+    bound = set(_MACRO_BINDING.findall(expression))
+    return sorted(set(program.variables()) - RULE_VARIABLES - bound)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,11 @@ def _json_path(parts) -> str:
 
 def policy_document_errors(document: object) -> list[PolicyError]:
     """Every problem with a policy document; an empty list means it can be published."""
+    try:
+        json.dumps(document, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        # YAML turns unquoted dates and times into objects JSON cannot hold.
+        return [PolicyError(path="", message=f"holds a value that is not JSON ({error}); quote dates and times")]
     errors = [
         PolicyError(path=_json_path(error.absolute_path), message=error.message)
         for error in sorted(_DOCUMENT_VALIDATOR.iter_errors(document), key=lambda error: list(error.absolute_path))
@@ -106,9 +120,15 @@ def policy_document_errors(document: object) -> list[PolicyError]:
             errors.append(PolicyError(f"rules[{index}].code", f"duplicate rule code {code!r}", rule=code))
         seen_codes.add(code)
         try:
-            cel.compile(rule["when"])
+            program = cel.compile(rule["when"])
         except (ValueError, RuntimeError) as error:
             errors.append(PolicyError(f"rules[{index}].when", f"invalid CEL expression: {error}", rule=code))
+            continue
+        unknown = _unknown_variables(rule["when"], program)
+        if unknown:
+            known = ", ".join(sorted(RULE_VARIABLES))
+            message = f"unknown variable {', '.join(unknown)} (rules can use {known})"
+            errors.append(PolicyError(f"rules[{index}].when", message, rule=code))
     try:
         Draft202012Validator.check_schema(document["output_schema"])
     except SchemaError as error:

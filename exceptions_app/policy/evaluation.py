@@ -70,7 +70,9 @@ def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
             )
             for rule in document.get("rules", [])
         ),
-        output_validator=Draft202012Validator(document["output_schema"]),
+        output_validator=Draft202012Validator(
+            document["output_schema"], format_checker=Draft202012Validator.FORMAT_CHECKER
+        ),
         default_queue=document["queue"],
     )
     with _cache_lock:

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from exceptions_app.models import PolicySource
 from exceptions_app.policy.document import PolicyError, policy_document_errors
@@ -59,7 +60,11 @@ class Command(BaseCommand):
         if check:
             self.stdout.write(self.style.SUCCESS(f"{len(files)} policy files are valid"))
             return
-        for path, document in documents:
-            version, published = policy_publish(document=document, source=PolicySource.FILE)
-            state = f"published v{version.version}" if published else f"unchanged (v{version.version})"
-            self.stdout.write(f"{document['workflow']}: {state} from {path}")
+        # All files or none: a run that fails half-way leaves the previous versions in force.
+        lines = []
+        with transaction.atomic():
+            for path, document in documents:
+                version, published = policy_publish(document=document, source=PolicySource.FILE)
+                state = f"published v{version.version}" if published else f"unchanged (v{version.version})"
+                lines.append(f"{document['workflow']}: {state} from {path}")
+        self.stdout.write("\n".join(lines))
