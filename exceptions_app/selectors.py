@@ -1,14 +1,17 @@
 """Reads shared by pages and the API, with visibility rules applied."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
 from exceptions_app.errors import NotFound
-from exceptions_app.models import ExceptionItem, Principal, Role
+from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role
 
 
 def items_visible_to(principal: Principal) -> QuerySet[ExceptionItem]:
     """Agents see their workflows' items; operators their teams' queues'; supervisors everything."""
-    items = ExceptionItem.objects.select_related("workflow", "queue", "policy_version", "resolved_by")
+    items = ExceptionItem.objects.select_related(
+        "workflow", "queue", "policy_version", "resolved_by", "claimed_by", "agent__user"
+    )
     if principal.role == Role.SUPERVISOR:
         return items
     if principal.role == Role.AGENT:
@@ -22,3 +25,58 @@ def item_visible_get(*, principal: Principal, item_id: int) -> ExceptionItem:
     if item is None:
         raise NotFound(f"no exception item {item_id}")
     return item
+
+
+def queues_visible_to(principal: Principal) -> QuerySet[Queue]:
+    if principal.role == Role.SUPERVISOR:
+        return Queue.objects.all()
+    if principal.role == Role.OPERATOR:
+        return Queue.objects.filter(teams__members=principal).distinct()
+    return Queue.objects.none()
+
+
+def queue_visible_get(*, principal: Principal, name: str) -> Queue:
+    queue = queues_visible_to(principal).filter(name=name).first()
+    if queue is None:
+        raise NotFound(f"no queue {name!r} among yours")
+    return queue
+
+
+def queues_with_stats(*, principal: Principal) -> list[dict]:
+    """Each visible queue with its depth, claimed and snoozed counts and the age of its oldest open item.
+
+    One grouped query over live items only (the partial indexes keep resolved items out of it)."""
+    queues = list(
+        queues_visible_to(principal).select_related("escalation_queue").prefetch_related("teams").order_by("name")
+    )
+    live = (
+        ExceptionItem.objects.filter(
+            queue__in=queues, status__in=[ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED]
+        )
+        .values("queue_id")
+        .annotate(
+            depth=Count("id", filter=Q(status=ItemStatus.OPEN)),
+            claimed=Count("id", filter=Q(status=ItemStatus.CLAIMED)),
+            snoozed=Count("id", filter=Q(status=ItemStatus.SNOOZED)),
+            oldest=Min("queued_at", filter=Q(status=ItemStatus.OPEN)),
+        )
+    )
+    stats = {row["queue_id"]: row for row in live}
+    now = timezone.now()
+    shown = []
+    for queue in queues:
+        row = stats.get(queue.pk, {})
+        oldest = row.get("oldest")
+        shown.append(
+            {
+                "name": queue.name,
+                "sla_seconds": queue.sla_seconds,
+                "escalation_queue": queue.escalation_queue.name if queue.escalation_queue else None,
+                "teams": sorted(team.name for team in queue.teams.all()),
+                "depth": row.get("depth", 0),
+                "claimed": row.get("claimed", 0),
+                "snoozed": row.get("snoozed", 0),
+                "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
+            }
+        )
+    return shown

@@ -143,6 +143,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# How long a claim lasts without renewal; the console renews it while the operator is active.
+TOLLGATE_CLAIM_LEASE_SECONDS = env_int("TOLLGATE_CLAIM_LEASE_SECONDS", 600, minimum=10)
+# An item is "due soon" (and gains priority) in the last quarter of its SLA window.
+TOLLGATE_SLA_NEAR_FRACTION_PERCENT = env_int("TOLLGATE_SLA_NEAR_FRACTION_PERCENT", 25, minimum=1, maximum=100)
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)
 
@@ -192,10 +196,17 @@ CELERY_TASK_ROUTES = {
 }
 TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]
 TOLLGATE_HEARTBEAT_SECONDS = env_int("TOLLGATE_HEARTBEAT_SECONDS", 10, minimum=1)
+# How often the lifecycle sweeps (leases, snoozes, SLA, deadlines) run.
+TOLLGATE_SWEEP_SECONDS = env_int("TOLLGATE_SWEEP_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {
-        "task": "exceptions_app.tasks.health.heartbeat",
-        "schedule": float(TOLLGATE_HEARTBEAT_SECONDS),
+    "heartbeat": {"task": "exceptions_app.tasks.health.heartbeat", "schedule": float(TOLLGATE_HEARTBEAT_SECONDS)},
+    **{
+        name: {
+            "task": f"exceptions_app.tasks.periodic.{name}",
+            "schedule": float(TOLLGATE_SWEEP_SECONDS),
+            "options": {"expires": float(TOLLGATE_SWEEP_SECONDS)},
+        }
+        for name in ("claims_expire", "snoozes_wake", "sla_escalate", "items_expire")
     },
 }
 

@@ -35,16 +35,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 from tests.fixtures.browser import browser, page  # noqa: E402
-from tests.fixtures.gate import agent_client, billing_workflow, supervisor_client  # noqa: E402
+from tests.fixtures.gate import (  # noqa: E402
+    agent_client,
+    billing_queues,
+    billing_workflow,
+    operator_client,
+    second_operator_client,
+    supervisor_client,
+)
 from tests.fixtures.workers import celery_worker, run_management_process, test_database_url  # noqa: E402
 
 __all__ = [
     "agent_client",
+    "billing_queues",
     "billing_workflow",
     "browser",
     "celery_worker",
+    "operator_client",
     "page",
     "run_management_process",
+    "second_operator_client",
     "supervisor_client",
     "test_database_url",
 ]

@@ -37,3 +37,8 @@ class IsSupervisor(_HasRole):
 
 class IsAgentOrPerson(_HasRole):
     roles = frozenset({Role.AGENT, Role.OPERATOR, Role.SUPERVISOR})
+
+
+class IsPerson(_HasRole):
+    roles = frozenset({Role.OPERATOR, Role.SUPERVISOR})
+    message = "this endpoint needs an operator or a supervisor"

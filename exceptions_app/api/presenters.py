@@ -7,7 +7,8 @@ def _iso(moment) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def item_present(item: ExceptionItem) -> dict:
+def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
+    """The item as the API shows it; ``captured`` adds the captured state for a reviewer."""
     resolution = None
     if item.resolution:
         resolution = {
@@ -18,7 +19,7 @@ def item_present(item: ExceptionItem) -> dict:
             "resolved_by": item.resolved_by.get_username() if item.resolved_by_id else None,
             "resolved_at": _iso(item.resolved_at),
         }
-    return {
+    shown = {
         "id": item.pk,
         "workflow": item.workflow.name,
         "policy_version": item.policy_version.version,
@@ -39,6 +40,32 @@ def item_present(item: ExceptionItem) -> dict:
             "delivered_at": _iso(item.delivered_at),
             "acknowledged_at": _iso(item.acknowledged_at),
         },
+        "claim": {"claimed_by": item.claimed_by.get_username(), "expires_at": _iso(item.claim_expires_at)}
+        if item.claimed_by_id
+        else None,
+    }
+    if captured:
+        shown["captured"] = {
+            "proposal": item.proposal,
+            "confidence": item.confidence,
+            "input": item.input,
+            "context": item.context,
+            "trace": item.trace,
+            "model_version": item.model_version,
+            "value_at_risk": str(item.value_at_risk) if item.value_at_risk is not None else None,
+            "agent": item.agent.user.get_username(),
+        }
+    return shown
+
+
+def event_present(event) -> dict:
+    return {
+        "at": _iso(event.created_at),
+        "action": event.action,
+        "actor": event.actor_label,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "payload": event.payload,
     }
 
 

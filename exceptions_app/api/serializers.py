@@ -93,6 +93,22 @@ class ReasonOutput(serializers.Serializer):
     severity = serializers.CharField(required=False)
 
 
+class ClaimOutput(serializers.Serializer):
+    claimed_by = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class CapturedOutput(serializers.Serializer):
+    proposal = serializers.JSONField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    input = serializers.JSONField(allow_null=True)
+    context = serializers.JSONField(allow_null=True)
+    trace = serializers.JSONField(allow_null=True)
+    model_version = serializers.CharField(allow_blank=True)
+    value_at_risk = serializers.CharField(allow_null=True)
+    agent = serializers.CharField()
+
+
 class ExceptionItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     workflow = serializers.CharField()
@@ -107,6 +123,61 @@ class ExceptionItemOutput(serializers.Serializer):
     reasons = ReasonOutput(many=True)
     resolution = ResolutionOutput(allow_null=True)
     timestamps = TimestampsOutput()
+    claim = ClaimOutput(allow_null=True)
+    captured = CapturedOutput(required=False)
+
+
+class ExceptionPageOutput(serializers.Serializer):
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ExceptionItemOutput(many=True)
+
+
+class EventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor = serializers.CharField()
+    from_status = serializers.CharField(allow_blank=True)
+    to_status = serializers.CharField(allow_blank=True)
+    payload = serializers.DictField()
+
+
+class QueueOutput(serializers.Serializer):
+    name = serializers.CharField()
+    sla_seconds = serializers.IntegerField()
+    escalation_queue = serializers.CharField(allow_null=True)
+    teams = serializers.ListField(child=serializers.CharField())
+    depth = serializers.IntegerField()
+    claimed = serializers.IntegerField()
+    snoozed = serializers.IntegerField()
+    oldest_age_seconds = serializers.FloatField(allow_null=True)
+
+
+class ResolveInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["approve", "modify", "reject", "escalate"])
+    output = serializers.JSONField(required=False, allow_null=True, default=None)
+    reason_code = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]{0,63}$", required=False, default="")
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["action"] == "modify" and attrs["output"] is None:
+            raise serializers.ValidationError({"output": "an edited output is required to modify"})
+        if attrs["action"] == "reject" and not attrs["reason_code"]:
+            raise serializers.ValidationError({"reason_code": "a reason code is required to reject"})
+        return attrs
+
+
+class SnoozeInput(serializers.Serializer):
+    until = serializers.DateTimeField()
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class CommentInput(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
 
 
 class DecisionOutput(serializers.Serializer):
@@ -141,3 +212,6 @@ class WorkflowOutput(serializers.Serializer):
 
 class ErrorOutput(serializers.Serializer):
     error = serializers.DictField()
+
+
+ERROR_RESPONSES = {status: ErrorOutput for status in (400, 401, 403, 404, 409, 413, 429)}

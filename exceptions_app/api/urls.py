@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import views_agents, views_workflows
+from exceptions_app.api import views_agents, views_operators, views_workflows
 
 urlpatterns = [
     path("decisions", views_agents.DecisionCreateView.as_view(), name="decision-submit"),
@@ -8,5 +8,18 @@ urlpatterns = [
     path("exceptions", views_agents.ExceptionCollectionView.as_view(), name="exception-collection"),
     path("exceptions/<int:item_id>", views_agents.ExceptionDetailView.as_view(), name="exception-detail"),
     path("exceptions/<int:item_id>/cancel", views_agents.ExceptionCancelView.as_view(), name="exception-cancel"),
+    path("exceptions/<int:item_id>/claim", views_operators.ExceptionClaimView.as_view(), name="exception-claim"),
+    path("exceptions/<int:item_id>/renew", views_operators.ExceptionRenewView.as_view(), name="exception-renew"),
+    path("exceptions/<int:item_id>/release", views_operators.ExceptionReleaseView.as_view(), name="exception-release"),
+    path("exceptions/<int:item_id>/resolve", views_operators.ExceptionResolveView.as_view(), name="exception-resolve"),
+    path("exceptions/<int:item_id>/snooze", views_operators.ExceptionSnoozeView.as_view(), name="exception-snooze"),
+    path(
+        "exceptions/<int:item_id>/comments", views_operators.ExceptionCommentsView.as_view(), name="exception-comments"
+    ),
+    path(
+        "exceptions/<int:item_id>/timeline", views_operators.ExceptionTimelineView.as_view(), name="exception-timeline"
+    ),
+    path("queues", views_operators.QueueListView.as_view(), name="queue-list"),
+    path("queues/<slug:name>/claim-next", views_operators.QueueClaimNextView.as_view(), name="queue-claim-next"),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
 ]

@@ -9,6 +9,7 @@ from exceptions_app.api import serializers
 from exceptions_app.api.errors import error_body, flatten_field_errors
 from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_of
 from exceptions_app.api.presenters import decision_present, item_present
+from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.selectors import item_visible_get
 from exceptions_app.services.intake import (
@@ -23,7 +24,7 @@ from exceptions_app.services.items import item_cancel
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retries with the same key return the first result."
 )
-ERRORS = {status: serializers.ErrorOutput for status in (400, 401, 403, 404, 409, 413, 429)}
+ERRORS = serializers.ERROR_RESPONSES
 
 
 def _idempotency_key(request) -> str | None:
@@ -95,8 +96,9 @@ class DecisionBatchView(APIView):
         return Response({"recorded": len(results) - failed, "failed": failed, "results": results})
 
 
-class ExceptionCollectionView(APIView):
-    permission_classes = [IsAgent]
+class ExceptionCollectionView(ExceptionListView):
+    def get_permissions(self):
+        return [IsAgent()] if self.request.method == "POST" else super().get_permissions()
 
     @extend_schema(
         operation_id="exception_report",
@@ -127,7 +129,7 @@ class ExceptionDetailView(APIView):
         summary="An exception item: status, and its resolution when there is one",
     )
     def get(self, request, item_id: int):
-        return Response(item_present(item_visible_get(principal=principal_of(request), item_id=item_id)))
+        return Response(item_present(item_visible_get(principal=principal_of(request), item_id=item_id), captured=True))
 
 
 class CancelInput(drf_serializers.Serializer):

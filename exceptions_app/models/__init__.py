@@ -1,12 +1,14 @@
 from exceptions_app.models.audit import AuditEvent
 from exceptions_app.models.decisions import GateDecision, Verdict
 from exceptions_app.models.items import (
+    ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     ExceptionItem,
     ItemKind,
     ItemStatus,
     Resolution,
     Severity,
+    SlaStage,
 )
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
@@ -14,6 +16,7 @@ from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
 from exceptions_app.models.workflows import PolicySource, PolicyVersion, Workflow
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "ApiToken",
     "AuditEvent",
@@ -28,6 +31,7 @@ __all__ = [
     "Resolution",
     "Role",
     "Severity",
+    "SlaStage",
     "Team",
     "Verdict",
     "WorkerHeartbeat",

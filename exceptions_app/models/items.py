@@ -12,6 +12,13 @@ class ItemStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({ItemStatus.RESOLVED, ItemStatus.CANCELLED, ItemStatus.EXPIRED})
+ACTIVE_STATUSES = frozenset({ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED})
+
+
+class SlaStage(models.IntegerChoices):
+    ON_TIME = 0, "On time"
+    NEAR = 1, "Due soon"
+    BREACHED = 2, "Past due"
 
 
 class ItemKind(models.TextChoices):
@@ -80,6 +87,8 @@ class ExceptionItem(models.Model):
     snoozed_until = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     sla_breached_at = models.DateTimeField(null=True, blank=True)
+    sla_stage = models.PositiveSmallIntegerField(choices=SlaStage.choices, default=SlaStage.ON_TIME)
+    sla_near_at = models.DateTimeField()
 
     # Claim lease.
     claimed_by = models.ForeignKey(
@@ -130,6 +139,22 @@ class ExceptionItem(models.Model):
                 name="item_claim_order",
             ),
             models.Index(fields=["status", "workflow"], name="item_status_workflow"),
+            # Serves the SLA, snooze, lease and deadline jobs: only live items are indexed.
+            models.Index(
+                fields=["due_at"], condition=models.Q(status__in=["open", "claimed", "snoozed"]), name="item_active_due"
+            ),
+            models.Index(
+                fields=["sla_near_at"],
+                condition=models.Q(status__in=["open", "claimed", "snoozed"], sla_stage=0),
+                name="item_sla_near",
+            ),
+            models.Index(fields=["claim_expires_at"], condition=models.Q(status="claimed"), name="item_claim_lease"),
+            models.Index(fields=["snoozed_until"], condition=models.Q(status="snoozed"), name="item_snoozed_until"),
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(status__in=["open", "claimed", "snoozed"], expires_at__isnull=False),
+                name="item_active_deadline",
+            ),
         ]
 
     def __str__(self) -> str:

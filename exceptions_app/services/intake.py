@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -227,6 +228,8 @@ def _item_build(
             weights=queue.priority_weights,
         ),
         due_at=now + timedelta(seconds=document["sla_seconds"]),
+        sla_near_at=now
+        + timedelta(seconds=document["sla_seconds"] * (100 - settings.TOLLGATE_SLA_NEAR_FRACTION_PERCENT) / 100),
         expires_at=now + timedelta(seconds=expire_after) if expire_after else None,
         raised_at=now,
         queued_at=now,

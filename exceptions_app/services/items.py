@@ -1,19 +1,344 @@
-"""Lifecycle of an exception item: each transition one transaction and one audit event."""
+"""Lifecycle of an exception item: each transition is one transaction with one audit event.
 
+Operators never hold a database transaction while they review: a claim is a lease recorded on
+the row, and every later action is a conditional update that fails if the lease was lost.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from exceptions_app.errors import IllegalTransition, NotFound
-from exceptions_app.models import TERMINAL_STATUSES, ExceptionItem, ItemStatus
+from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from exceptions_app.models import (
+    TERMINAL_STATUSES,
+    ExceptionItem,
+    ItemStatus,
+    Principal,
+    Queue,
+    Resolution,
+    Role,
+)
+from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.services.audit import audit_record
+
+ESCALATION_PRIORITY_BOOST = 100
+MAX_SNOOZE = timedelta(days=30)
+RESOLVE_ACTIONS = ("approve", "modify", "reject", "escalate")
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.TOLLGATE_CLAIM_LEASE_SECONDS)
+
+
+def queue_check_access(*, principal: Principal | None, queue: Queue) -> None:
+    if principal is None or principal.role == Role.AGENT:
+        raise Forbidden("only operators and supervisors work queues")
+    if principal.role == Role.SUPERVISOR:
+        return
+    if not queue.teams.filter(members=principal).exists():
+        raise Forbidden(f"none of your teams works queue {queue.name!r}")
+
+
+def _locked_item(item_id: int) -> ExceptionItem:
+    item = ExceptionItem.objects.select_for_update(of=("self",)).select_related("queue").filter(pk=item_id).first()
+    if item is None:
+        raise NotFound(f"no exception item {item_id}")
+    return item
+
+
+def _lock_for_claim(candidates: QuerySet) -> QuerySet:
+    # SKIP LOCKED: concurrent claimers each take a different head instead of queueing on one row.
+    # SQLite ignores it; its single writer (IMMEDIATE transactions) serialises claims instead.
+    return candidates.select_for_update(skip_locked=True, of=("self",))
+
+
+def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
+    item.status = ItemStatus.CLAIMED
+    item.claimed_by = user
+    item.claimed_at = now
+    item.claim_expires_at = _lease_end(now)
+    item.first_claimed_at = item.first_claimed_at or now
+    item.updated_at = now
+    item.save(
+        update_fields=["status", "claimed_by", "claimed_at", "claim_expires_at", "first_claimed_at", "updated_at"]
+    )
+
+
+def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | None:
+    """Lease the most urgent open item of ``queue`` (priority, then due time, then arrival)."""
+    queue_check_access(principal=principal, queue=queue)
+    user = principal.user
+    with transaction.atomic():
+        candidates = ExceptionItem.objects.filter(queue=queue, status=ItemStatus.OPEN).order_by(
+            "-priority", "due_at", "id"
+        )
+        item = _lock_for_claim(candidates).first()
+        if item is None:
+            return None
+        now = timezone.now()
+        _mark_claimed(item, user=user, now=now)
+        audit_record(
+            action="claimed",
+            actor=user,
+            item=item,
+            from_status=ItemStatus.OPEN,
+            to_status=ItemStatus.CLAIMED,
+            payload={"lease_until": item.claim_expires_at.isoformat()},
+            at=now,
+        )
+    return item
+
+
+def item_claim(*, item_id: int, principal: Principal) -> ExceptionItem:
+    """Lease one given item. Claiming your own claimed item renews the lease."""
+    user = principal.user
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        queue_check_access(principal=principal, queue=item.queue)
+        now = timezone.now()
+        if item.status == ItemStatus.CLAIMED and item.claimed_by_id == user.pk:
+            return _renew(item, user=user, now=now)
+        if item.status == ItemStatus.CLAIMED and item.claim_expires_at > now:
+            raise IllegalTransition(f"item {item_id} is claimed by {item.claimed_by.get_username()}")
+        if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
+            raise IllegalTransition(f"item {item_id} is {item.status} and cannot be claimed")
+        previous = item.status
+        _mark_claimed(item, user=user, now=now)
+        audit_record(
+            action="claimed",
+            actor=user,
+            item=item,
+            from_status=previous,
+            to_status=ItemStatus.CLAIMED,
+            payload={"lease_until": item.claim_expires_at.isoformat()},
+            at=now,
+        )
+    return item
+
+
+def _renew(item: ExceptionItem, *, user, now: datetime) -> ExceptionItem:
+    item.claim_expires_at = _lease_end(now)
+    item.updated_at = now
+    item.save(update_fields=["claim_expires_at", "updated_at"])
+    audit_record(
+        action="lease_renewed",
+        actor=user,
+        item=item,
+        from_status=ItemStatus.CLAIMED,
+        to_status=ItemStatus.CLAIMED,
+        payload={"lease_until": item.claim_expires_at.isoformat()},
+        at=now,
+    )
+    return item
+
+
+def _held_by(item: ExceptionItem, *, user, now: datetime) -> None:
+    """Raise unless ``user`` holds a live lease on ``item``."""
+    if item.status != ItemStatus.CLAIMED or item.claimed_by_id != user.pk:
+        raise IllegalTransition(f"item {item.pk} is {item.status} and not claimed by you; claim it first")
+    if item.claim_expires_at <= now:
+        raise IllegalTransition(f"your claim on item {item.pk} expired; claim it again")
+
+
+def item_renew_lease(*, item_id: int, principal: Principal) -> ExceptionItem:
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        now = timezone.now()
+        _held_by(item, user=principal.user, now=now)
+        return _renew(item, user=principal.user, now=now)
+
+
+def _reopen(item: ExceptionItem, *, now: datetime, fields: tuple[str, ...] = ()) -> None:
+    item.status = ItemStatus.OPEN
+    item.claimed_by = None
+    item.claim_expires_at = None
+    item.claimed_at = None
+    item.updated_at = now
+    item.save(update_fields=["status", "claimed_by", "claim_expires_at", "claimed_at", "updated_at", *fields])
+
+
+def item_release(*, item_id: int, principal: Principal, note: str = "") -> ExceptionItem:
+    """Give a claimed item back to its queue. Supervisors may release anyone's claim."""
+    user = principal.user
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        now = timezone.now()
+        if principal.role != Role.SUPERVISOR or item.claimed_by_id == user.pk:
+            _held_by(item, user=user, now=now)
+        elif item.status != ItemStatus.CLAIMED:
+            raise IllegalTransition(f"item {item_id} is {item.status}, not claimed")
+        previous_holder = item.claimed_by.get_username()
+        _reopen(item, now=now)
+        audit_record(
+            action="released",
+            actor=user,
+            item=item,
+            from_status=ItemStatus.CLAIMED,
+            to_status=ItemStatus.OPEN,
+            payload={"note": note, "holder": previous_holder},
+            at=now,
+        )
+    return item
+
+
+def item_resolve(
+    *,
+    item_id: int,
+    principal: Principal,
+    action: str,
+    output: object = None,
+    reason_code: str = "",
+    note: str = "",
+) -> ExceptionItem:
+    """Approve, modify (edited output checked against the schema of the policy that held it),
+    reject (with a reason code) or escalate (to the queue's escalation queue, with more priority)."""
+    if action not in RESOLVE_ACTIONS:
+        raise InvalidInput(
+            f"action must be one of {', '.join(RESOLVE_ACTIONS)}",
+            fields=[{"path": "action", "message": "unknown action"}],
+        )
+    user = principal.user
+    with transaction.atomic():
+        item = (
+            ExceptionItem.objects.select_for_update(of=("self",))
+            .select_related("queue__escalation_queue", "policy_version")
+            .filter(pk=item_id)
+            .first()
+        )
+        if item is None:
+            raise NotFound(f"no exception item {item_id}")
+        now = timezone.now()
+        _held_by(item, user=user, now=now)
+        if action == "escalate":
+            return _escalate(item, user=user, note=note, now=now)
+        final_output = item.proposal
+        if action == "modify":
+            version = item.policy_version
+            errors = output_schema_errors(policy_compile(version.pk, version.document).output_validator, output)
+            if errors:
+                raise InvalidInput("the edited output does not match the workflow's schema", fields=errors)
+            final_output = output
+        elif action == "reject":
+            if not reason_code:
+                raise InvalidInput(
+                    "a rejection needs a reason code", fields=[{"path": "reason_code", "message": "required to reject"}]
+                )
+            final_output = None
+        item.status = ItemStatus.RESOLVED
+        item.resolution = Resolution(action)
+        item.final_output = final_output
+        item.reason_code = reason_code
+        item.resolution_note = note
+        item.resolved_by = user
+        item.resolved_at = now
+        item.claim_expires_at = None
+        item.updated_at = now
+        item.save(
+            update_fields=[
+                "status",
+                "resolution",
+                "final_output",
+                "reason_code",
+                "resolution_note",
+                "resolved_by",
+                "resolved_at",
+                "claim_expires_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action="resolved",
+            actor=user,
+            item=item,
+            from_status=ItemStatus.CLAIMED,
+            to_status=ItemStatus.RESOLVED,
+            payload={
+                "resolution": action,
+                "reason_code": reason_code,
+                "note": note,
+                **({"final_output": final_output} if action == "modify" else {}),
+            },
+            at=now,
+        )
+    return item
+
+
+def _escalate(item: ExceptionItem, *, user, note: str, now: datetime) -> ExceptionItem:
+    target = item.queue.escalation_queue
+    if target is None:
+        raise IllegalTransition(f"queue {item.queue.name!r} has no escalation queue")
+    source = item.queue.name
+    item.queue = target
+    item.priority += ESCALATION_PRIORITY_BOOST
+    _reopen(item, now=now, fields=("queue", "priority"))
+    audit_record(
+        action="escalated",
+        actor=user,
+        item=item,
+        from_status=ItemStatus.CLAIMED,
+        to_status=ItemStatus.OPEN,
+        payload={"from_queue": source, "to_queue": target.name, "priority": item.priority, "note": note},
+        at=now,
+    )
+    return item
+
+
+def item_snooze(*, item_id: int, principal: Principal, until: datetime, note: str = "") -> ExceptionItem:
+    """Put a claimed item aside until ``until``; a beat job wakes it."""
+    user = principal.user
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        now = timezone.now()
+        _held_by(item, user=user, now=now)
+        if until <= now or until - now > MAX_SNOOZE:
+            raise InvalidInput(
+                "snooze until a time in the next 30 days",
+                fields=[{"path": "until", "message": "must be in the future, at most 30 days ahead"}],
+            )
+        item.status = ItemStatus.SNOOZED
+        item.snoozed_until = until
+        item.claimed_by = None
+        item.claim_expires_at = None
+        item.claimed_at = None
+        item.updated_at = now
+        item.save(
+            update_fields=["status", "snoozed_until", "claimed_by", "claim_expires_at", "claimed_at", "updated_at"]
+        )
+        audit_record(
+            action="snoozed",
+            actor=user,
+            item=item,
+            from_status=ItemStatus.CLAIMED,
+            to_status=ItemStatus.SNOOZED,
+            payload={"until": until.isoformat(), "note": note},
+            at=now,
+        )
+    return item
+
+
+def item_comment_add(*, item_id: int, principal: Principal, text: str):
+    """A comment is an audit event on the item's timeline; it changes no state."""
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        if principal.role == Role.OPERATOR:
+            queue_check_access(principal=principal, queue=item.queue)
+        return audit_record(
+            action="commented",
+            actor=principal.user,
+            item=item,
+            from_status=item.status,
+            to_status=item.status,
+            payload={"text": text},
+        )
 
 
 def item_cancel(*, item_id: int, actor, reason: str = "") -> ExceptionItem:
     """The agent withdraws an item that is not yet resolved, cancelled or expired."""
     with transaction.atomic():
-        item = ExceptionItem.objects.select_for_update().filter(pk=item_id).first()
-        if item is None:
-            raise NotFound(f"no exception item {item_id}")
+        item = _locked_item(item_id)
         if item.status in TERMINAL_STATUSES:
             raise IllegalTransition(f"item {item_id} is {item.status} and can no longer be cancelled")
         previous = item.status

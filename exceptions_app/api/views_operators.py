@@ -1,0 +1,193 @@
+"""The operators' API: queues, claims and the lifecycle of an item."""
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exceptions_app.api import serializers
+from exceptions_app.api.permissions import IsAgentOrPerson, IsPerson, principal_of
+from exceptions_app.api.presenters import event_present, item_present
+from exceptions_app.errors import InvalidInput
+from exceptions_app.models import AuditEvent, ItemStatus
+from exceptions_app.selectors import item_visible_get, items_visible_to, queue_visible_get, queues_with_stats
+from exceptions_app.services import items as lifecycle
+
+
+def _detail(request, item_id: int) -> Response:
+    item = item_visible_get(principal=principal_of(request), item_id=item_id)
+    return Response(item_present(item, captured=True))
+
+
+class QueueListView(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        operation_id="queue_list", responses={200: serializers.QueueOutput(many=True), **serializers.ERROR_RESPONSES}
+    )
+    def get(self, request):
+        return Response(queues_with_stats(principal=principal_of(request)))
+
+
+class QueueClaimNextView(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        operation_id="queue_claim_next",
+        request=None,
+        responses={200: serializers.ExceptionItemOutput, 204: None, **serializers.ERROR_RESPONSES},
+        summary="Lease the most urgent open item of the queue; 204 when the queue is empty",
+    )
+    def post(self, request, name: str):
+        principal = principal_of(request)
+        item = lifecycle.item_claim_next(queue=queue_visible_get(principal=principal, name=name), principal=principal)
+        if item is None:
+            return Response(status=204)
+        return _detail(request, item.pk)
+
+
+class ExceptionPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _filtered(items: QuerySet, params) -> QuerySet:
+    if params.get("status"):
+        if params["status"] not in ItemStatus.values:
+            raise InvalidInput("unknown status", fields=[{"path": "status", "message": f"one of {ItemStatus.values}"}])
+        items = items.filter(status=params["status"])
+    if params.get("queue"):
+        items = items.filter(queue__name=params["queue"])
+    if params.get("workflow"):
+        items = items.filter(workflow__name=params["workflow"])
+    if params.get("correlation_id"):
+        items = items.filter(correlation_id=params["correlation_id"])
+    return items
+
+
+class ExceptionListView(APIView):
+    """GET lists items (cursor-paged); POST (agents) reports an exception — see views_agents."""
+
+    permission_classes = [IsAgentOrPerson]
+
+    @extend_schema(
+        operation_id="exception_list",
+        parameters=[
+            OpenApiParameter("queue", str),
+            OpenApiParameter("status", str, enum=ItemStatus.values),
+            OpenApiParameter("workflow", str),
+            OpenApiParameter("correlation_id", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: serializers.ExceptionPageOutput, **serializers.ERROR_RESPONSES},
+    )
+    def get(self, request):
+        items = _filtered(items_visible_to(principal_of(request)), request.query_params)
+        paginator = ExceptionPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response([item_present(item) for item in page])
+
+
+class _ItemAction(APIView):
+    permission_classes = [IsPerson]
+    input_serializer = serializers.NoteInput
+
+    def post(self, request, item_id: int):
+        principal = principal_of(request)
+        item_visible_get(principal=principal, item_id=item_id)
+        data = self.input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self.act(principal, item_id, data.validated_data)
+        return _detail(request, item_id)
+
+
+def _action_schema(name: str, request_serializer, summary: str):
+    return extend_schema(
+        operation_id=f"exception_{name}",
+        request=request_serializer,
+        responses={200: serializers.ExceptionItemOutput, **serializers.ERROR_RESPONSES},
+        summary=summary,
+    )
+
+
+class ExceptionClaimView(_ItemAction):
+    @_action_schema("claim", serializers.NoteInput, "Lease this item (renews your own lease)")
+    def post(self, request, item_id: int):
+        return super().post(request, item_id)
+
+    def act(self, principal, item_id, data):
+        lifecycle.item_claim(item_id=item_id, principal=principal)
+
+
+class ExceptionRenewView(_ItemAction):
+    @_action_schema("renew", serializers.NoteInput, "Extend your lease while you keep working")
+    def post(self, request, item_id: int):
+        return super().post(request, item_id)
+
+    def act(self, principal, item_id, data):
+        lifecycle.item_renew_lease(item_id=item_id, principal=principal)
+
+
+class ExceptionReleaseView(_ItemAction):
+    @_action_schema("release", serializers.NoteInput, "Give the item back to its queue")
+    def post(self, request, item_id: int):
+        return super().post(request, item_id)
+
+    def act(self, principal, item_id, data):
+        lifecycle.item_release(item_id=item_id, principal=principal, note=data["note"])
+
+
+class ExceptionResolveView(_ItemAction):
+    input_serializer = serializers.ResolveInput
+
+    @_action_schema("resolve", serializers.ResolveInput, "Approve, modify, reject or escalate a claimed item")
+    def post(self, request, item_id: int):
+        return super().post(request, item_id)
+
+    def act(self, principal, item_id, data):
+        lifecycle.item_resolve(item_id=item_id, principal=principal, **data)
+
+
+class ExceptionSnoozeView(_ItemAction):
+    input_serializer = serializers.SnoozeInput
+
+    @_action_schema("snooze", serializers.SnoozeInput, "Put a claimed item aside until a time")
+    def post(self, request, item_id: int):
+        return super().post(request, item_id)
+
+    def act(self, principal, item_id, data):
+        lifecycle.item_snooze(item_id=item_id, principal=principal, until=data["until"], note=data["note"])
+
+
+class ExceptionCommentsView(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        operation_id="exception_comment_add",
+        request=serializers.CommentInput,
+        responses={201: serializers.EventOutput, **serializers.ERROR_RESPONSES},
+    )
+    def post(self, request, item_id: int):
+        principal = principal_of(request)
+        item_visible_get(principal=principal, item_id=item_id)
+        data = serializers.CommentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = lifecycle.item_comment_add(item_id=item_id, principal=principal, text=data.validated_data["text"])
+        return Response(event_present(event), status=201)
+
+
+class ExceptionTimelineView(APIView):
+    permission_classes = [IsAgentOrPerson]
+
+    @extend_schema(
+        operation_id="exception_timeline",
+        responses={200: serializers.EventOutput(many=True), **serializers.ERROR_RESPONSES},
+    )
+    def get(self, request, item_id: int):
+        item = item_visible_get(principal=principal_of(request), item_id=item_id)
+        events = AuditEvent.objects.filter(item=item).order_by("created_at", "id")
+        return Response([event_present(event) for event in events])

@@ -1,0 +1,27 @@
+"""Beat jobs. Each is idempotent (it works from the database's state), so acks_late is safe."""
+
+from celery import shared_task
+
+from exceptions_app.services import sweeps
+
+PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(**PERIODIC)
+def claims_expire() -> int:
+    return sweeps.claims_expire()
+
+
+@shared_task(**PERIODIC)
+def snoozes_wake() -> int:
+    return sweeps.snoozes_wake()
+
+
+@shared_task(**PERIODIC)
+def sla_escalate() -> int:
+    return sweeps.sla_escalate()
+
+
+@shared_task(**PERIODIC)
+def items_expire() -> int:
+    return sweeps.items_expire()
