@@ -23,7 +23,12 @@ def flatten_field_errors(detail, prefix: str = "") -> list[dict]:
     found = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = prefix if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
+            if key == "non_field_errors":
+                path = prefix
+            elif isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             found += flatten_field_errors(value, path)
     elif isinstance(detail, list):
         if all(isinstance(entry, str) for entry in detail):

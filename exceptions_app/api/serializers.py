@@ -215,3 +215,10 @@ class ErrorOutput(serializers.Serializer):
 
 
 ERROR_RESPONSES = {status: ErrorOutput for status in (400, 401, 403, 404, 409, 413, 429)}
+
+
+class QueueInput(serializers.Serializer):
+    sla_seconds = serializers.IntegerField(min_value=1, max_value=31_536_000, required=False)
+    escalation_queue = serializers.SlugField(max_length=64, required=False, allow_blank=True)
+    teams = serializers.ListField(child=serializers.SlugField(max_length=64), required=False, max_length=100)
+    priority_weights = serializers.DictField(child=serializers.FloatField(min_value=0, max_value=100), required=False)

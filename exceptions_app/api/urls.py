@@ -20,6 +20,7 @@ urlpatterns = [
         "exceptions/<int:item_id>/timeline", views_operators.ExceptionTimelineView.as_view(), name="exception-timeline"
     ),
     path("queues", views_operators.QueueListView.as_view(), name="queue-list"),
+    path("queues/<slug:name>", views_operators.QueueDetailView.as_view(), name="queue-detail"),
     path("queues/<slug:name>/claim-next", views_operators.QueueClaimNextView.as_view(), name="queue-claim-next"),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
 ]

@@ -7,12 +7,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exceptions_app.api import serializers
-from exceptions_app.api.permissions import IsAgentOrPerson, IsPerson, principal_of
+from exceptions_app.api.permissions import IsAgentOrPerson, IsPerson, IsSupervisor, principal_of
 from exceptions_app.api.presenters import event_present, item_present
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import AuditEvent, ItemStatus
 from exceptions_app.selectors import item_visible_get, items_visible_to, queue_visible_get, queues_with_stats
 from exceptions_app.services import items as lifecycle
+from exceptions_app.services.queues import queue_configure
 
 
 def _detail(request, item_id: int) -> Response:
@@ -191,3 +192,30 @@ class ExceptionTimelineView(APIView):
         item = item_visible_get(principal=principal_of(request), item_id=item_id)
         events = AuditEvent.objects.filter(item=item).order_by("created_at", "id")
         return Response([event_present(event) for event in events])
+
+
+class QueueDetailView(APIView):
+    permission_classes = [IsPerson]
+
+    def get_permissions(self):
+        return [IsSupervisor()] if self.request.method == "PUT" else super().get_permissions()
+
+    def _shown(self, request, name: str) -> dict:
+        return next(queue for queue in queues_with_stats(principal=principal_of(request)) if queue["name"] == name)
+
+    @extend_schema(operation_id="queue_get", responses={200: serializers.QueueOutput, **serializers.ERROR_RESPONSES})
+    def get(self, request, name: str):
+        queue_visible_get(principal=principal_of(request), name=name)
+        return Response(self._shown(request, name))
+
+    @extend_schema(
+        operation_id="queue_put",
+        request=serializers.QueueInput,
+        responses={200: serializers.QueueOutput, 201: serializers.QueueOutput, **serializers.ERROR_RESPONSES},
+        summary="Create or configure a queue (supervisors)",
+    )
+    def put(self, request, name: str):
+        data = serializers.QueueInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        _, created = queue_configure(name=name, actor=request.user, **data.validated_data)
+        return Response(self._shown(request, name), status=201 if created else 200)
