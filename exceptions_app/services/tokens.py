@@ -22,7 +22,11 @@ def principal_ensure(*, name: str, role: str, workflows: list[str] = (), teams: 
     if role not in Role.values:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}", fields=[{"path": "role", "message": role}])
     with transaction.atomic():
-        user, _ = get_user_model().objects.get_or_create(username=name)
+        user, created = get_user_model().objects.get_or_create(username=name)
+        if created:
+            # Token-only until someone sets a password; an empty one would count as usable.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
         principal, _ = Principal.objects.update_or_create(user=user, defaults={"role": role})
         if workflows:
             found = list(Workflow.objects.filter(name__in=workflows))
