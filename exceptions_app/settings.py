@@ -147,6 +147,8 @@ SPECTACULAR_SETTINGS = {
 TOLLGATE_CLAIM_LEASE_SECONDS = env_int("TOLLGATE_CLAIM_LEASE_SECONDS", 600, minimum=10)
 # An item is "due soon" (and gains priority) in the last quarter of its SLA window.
 TOLLGATE_SLA_NEAR_FRACTION_PERCENT = env_int("TOLLGATE_SLA_NEAR_FRACTION_PERCENT", 25, minimum=1, maximum=100)
+# Gate decisions older than this are purged (items keep their captured state).
+TOLLGATE_DECISION_RETENTION_DAYS = env_int("TOLLGATE_DECISION_RETENTION_DAYS", 400, minimum=1)
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)
 
@@ -208,6 +210,7 @@ CELERY_BEAT_SCHEDULE = {
         }
         for name in ("claims_expire", "snoozes_wake", "sla_escalate", "items_expire")
     },
+    "decisions_purge": {"task": "exceptions_app.tasks.periodic.decisions_purge", "schedule": 3600.0},
 }
 
 LOGGING = {

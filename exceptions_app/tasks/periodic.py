@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import sweeps
+from exceptions_app.services import retention, sweeps
 
 PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
 
@@ -25,3 +25,8 @@ def sla_escalate() -> int:
 @shared_task(**PERIODIC)
 def items_expire() -> int:
     return sweeps.items_expire()
+
+
+@shared_task(**PERIODIC)
+def decisions_purge() -> int:
+    return retention.decisions_purge()
