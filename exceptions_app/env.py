@@ -4,7 +4,9 @@ Every reader raises ``ImproperlyConfigured`` naming the variable and the bad val
 typo stops start-up instead of silently becoming a default.
 """
 
+import ipaddress
 import os
+import re
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -57,6 +59,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.I
+)
+
+
+def env_hosts_and_networks(name: str, default: list[str]) -> list[str]:
+    """Comma-separated host names and CIDR ranges (or single addresses); anything else is refused."""
+    entries = env_list(name, default)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(entry):
+                raise ImproperlyConfigured(f"{name}: {entry!r} is neither a host name nor a CIDR range") from None
+    return entries
 
 
 def env_database(name: str, *, default_sqlite_path: str, pool: bool) -> dict:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from exceptions_app.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str
+from exceptions_app.env import (
+    env_bool,
+    env_database,
+    env_hosts_and_networks,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TOLLGATE_DATA_DIR", str(BASE_DIR / "data")))
@@ -149,6 +157,17 @@ TOLLGATE_CLAIM_LEASE_SECONDS = env_int("TOLLGATE_CLAIM_LEASE_SECONDS", 600, mini
 TOLLGATE_SLA_NEAR_FRACTION_PERCENT = env_int("TOLLGATE_SLA_NEAR_FRACTION_PERCENT", 25, minimum=1, maximum=100)
 # Gate decisions older than this are purged (items keep their captured state).
 TOLLGATE_DECISION_RETENTION_DAYS = env_int("TOLLGATE_DECISION_RETENTION_DAYS", 400, minimum=1)
+# Delivery of resolutions back to execution.
+# Host names and CIDR ranges callbacks may reach even when private (everything public is allowed).
+TOLLGATE_CALLBACK_ALLOW = env_hosts_and_networks("TOLLGATE_CALLBACK_ALLOW", [])
+TOLLGATE_DELIVERY_TIMEOUT_SECONDS = env_int("TOLLGATE_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+TOLLGATE_DELIVERY_MAX_ATTEMPTS = env_int("TOLLGATE_DELIVERY_MAX_ATTEMPTS", 12, minimum=1)
+TOLLGATE_DELIVERY_BUDGET_SECONDS = env_int("TOLLGATE_DELIVERY_BUDGET_SECONDS", 86_400, minimum=1)
+TOLLGATE_DELIVERY_BACKOFF_SECONDS = env_int("TOLLGATE_DELIVERY_BACKOFF_SECONDS", 2, minimum=1)
+TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS = env_int("TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+TOLLGATE_DELIVERY_SWEEP_SECONDS = env_int("TOLLGATE_DELIVERY_SWEEP_SECONDS", 2, minimum=1)
+TOLLGATE_DELIVERY_RESPONSE_CAP_BYTES = 64 * 1024
+TOLLGATE_WEBHOOK_ROTATION_HOURS = env_int("TOLLGATE_WEBHOOK_ROTATION_HOURS", 24, minimum=0)
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)
 
@@ -194,7 +213,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "exceptions_app.tasks.health.heartbeat": {"queue": "periodic"},
     "exceptions_app.tasks.periodic.*": {"queue": "periodic"},
-    "exceptions_app.tasks.delivery.*": {"queue": "deliveries"},
+    "exceptions_app.tasks.delivery.deliver": {"queue": "deliveries"},
+    "exceptions_app.tasks.delivery.deliveries_sweep": {"queue": "periodic"},
 }
 TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]
 TOLLGATE_HEARTBEAT_SECONDS = env_int("TOLLGATE_HEARTBEAT_SECONDS", 10, minimum=1)
@@ -211,6 +231,11 @@ CELERY_BEAT_SCHEDULE = {
         for name in ("claims_expire", "snoozes_wake", "sla_escalate", "items_expire")
     },
     "decisions_purge": {"task": "exceptions_app.tasks.periodic.decisions_purge", "schedule": 3600.0},
+    "deliveries_sweep": {
+        "task": "exceptions_app.tasks.delivery.deliveries_sweep",
+        "schedule": float(TOLLGATE_DELIVERY_SWEEP_SECONDS),
+        "options": {"expires": float(TOLLGATE_DELIVERY_SWEEP_SECONDS)},
+    },
 }
 
 LOGGING = {

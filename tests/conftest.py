@@ -43,7 +43,13 @@ from tests.fixtures.gate import (  # noqa: E402
     second_operator_client,
     supervisor_client,
 )
-from tests.fixtures.workers import celery_worker, run_management_process, test_database_url  # noqa: E402
+from tests.fixtures.receiver import receiver  # noqa: E402
+from tests.fixtures.workers import (  # noqa: E402
+    celery_worker,
+    run_management_process,
+    test_database_url,
+    worker_factory,
+)
 
 __all__ = [
     "agent_client",
@@ -53,8 +59,10 @@ __all__ = [
     "celery_worker",
     "operator_client",
     "page",
+    "receiver",
     "run_management_process",
     "second_operator_client",
     "supervisor_client",
     "test_database_url",
+    "worker_factory",
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import views_agents, views_operators, views_workflows
+from exceptions_app.api import views_agents, views_feedback, views_operators, views_workflows
 
 urlpatterns = [
     path("decisions", views_agents.DecisionCreateView.as_view(), name="decision-submit"),
@@ -22,5 +22,8 @@ urlpatterns = [
     path("queues", views_operators.QueueListView.as_view(), name="queue-list"),
     path("queues/<slug:name>", views_operators.QueueDetailView.as_view(), name="queue-detail"),
     path("queues/<slug:name>/claim-next", views_operators.QueueClaimNextView.as_view(), name="queue-claim-next"),
+    path("resolutions", views_feedback.ResolutionFeedView.as_view(), name="resolution-feed"),
+    path("deliveries", views_feedback.DeliveryListView.as_view(), name="delivery-list"),
+    path("deliveries/redeliver", views_feedback.DeliveryRedeliverView.as_view(), name="delivery-redeliver"),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
 ]

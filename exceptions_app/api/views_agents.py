@@ -9,6 +9,7 @@ from exceptions_app.api import serializers
 from exceptions_app.api.errors import error_body, flatten_field_errors
 from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_of
 from exceptions_app.api.presenters import decision_present, item_present
+from exceptions_app.api.views_feedback import long_poll
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.selectors import item_visible_get
@@ -125,11 +126,26 @@ class ExceptionDetailView(APIView):
 
     @extend_schema(
         operation_id="exception_get",
+        parameters=[
+            OpenApiParameter("wait", int, description="long-poll up to this many seconds (max 60) until resolved")
+        ],
         responses={200: serializers.ExceptionItemOutput, **ERRORS},
         summary="An exception item: status, and its resolution when there is one",
     )
     def get(self, request, item_id: int):
-        return Response(item_present(item_visible_get(principal=principal_of(request), item_id=item_id), captured=True))
+        principal = principal_of(request)
+        wait = WaitQuery(data=request.query_params)
+        wait.is_valid(raise_exception=True)
+        item = long_poll(
+            lambda: item_visible_get(principal=principal, item_id=item_id),
+            wait_seconds=wait.validated_data["wait"],
+            done=lambda item: item.is_terminal,
+        )
+        return Response(item_present(item, captured=True))
+
+
+class WaitQuery(drf_serializers.Serializer):
+    wait = drf_serializers.IntegerField(min_value=0, max_value=60, required=False, default=0)
 
 
 class CancelInput(drf_serializers.Serializer):

@@ -1,5 +1,6 @@
 """Supervisors manage workflow policies (the same document as the YAML files)."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,7 +10,7 @@ from exceptions_app.api.permissions import IsSupervisor
 from exceptions_app.errors import InvalidInput, NotFound
 from exceptions_app.models import PolicySource, Workflow
 from exceptions_app.policy.document import PolicyInvalid
-from exceptions_app.services.policies import policy_publish
+from exceptions_app.services.policies import policy_publish, webhook_secret_rotate
 
 
 def _present(version) -> dict:
@@ -56,13 +57,25 @@ class WorkflowDetailView(APIView):
         if not isinstance(document, dict):
             raise InvalidInput("the body must be a policy document (a JSON object)")
         document = {"workflow": name, **document}
+        new_secret = document.pop("webhook_secret", None)
+        if new_secret is not None and not isinstance(new_secret, str):
+            raise InvalidInput(
+                "webhook_secret must be a string", fields=[{"path": "webhook_secret", "message": "string"}]
+            )
         if document["workflow"] != name:
             raise InvalidInput(
                 "workflow in the body differs from the URL",
                 fields=[{"path": "workflow", "message": f"must be {name!r} or absent"}],
             )
         try:
-            version, created = policy_publish(document=document, source=PolicySource.API, actor=request.user)
+            with transaction.atomic():
+                version, created = policy_publish(document=document, source=PolicySource.API, actor=request.user)
+                if new_secret is not None:
+                    webhook_secret_rotate(workflow=version.workflow, actor=request.user, new_secret=new_secret)
         except PolicyInvalid as error:
             raise InvalidInput(str(error), fields=[policy_error.as_dict() for policy_error in error.errors]) from None
-        return Response(_present(version), status=201 if created else 200)
+        shown = _present(version)
+        if version.version == 1 and created and new_secret is None:
+            # Shown once, when the workflow is created; afterwards it can only be replaced.
+            shown["webhook_secret"] = Workflow.objects.get(pk=version.workflow_id).webhook_secret
+        return Response(shown, status=201 if created else 200)

@@ -1,5 +1,6 @@
 from exceptions_app.models.audit import AuditEvent
 from exceptions_app.models.decisions import GateDecision, Verdict
+from exceptions_app.models.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, FeedCursor, TargetKind
 from exceptions_app.models.items import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -20,7 +21,11 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ApiToken",
     "AuditEvent",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "ExceptionItem",
+    "FeedCursor",
     "GateDecision",
     "ItemKind",
     "ItemStatus",
@@ -32,6 +37,7 @@ __all__ = [
     "Role",
     "Severity",
     "SlaStage",
+    "TargetKind",
     "Team",
     "Verdict",
     "WorkerHeartbeat",

@@ -10,6 +10,9 @@ class Workflow(models.Model):
         "exceptions_app.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     webhook_secret = models.CharField(max_length=128, blank=True)
+    # After a rotation the previous secret also signs until it retires, so receivers can switch over.
+    previous_webhook_secret = models.CharField(max_length=128, blank=True)
+    previous_secret_retires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -57,6 +57,8 @@ POLICY_DOCUMENT_SCHEMA = {
         "expire_after_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
         "fallback": {"enum": ["approve", "reject"]},
         "callback_url": {"type": "string", "format": "uri", "maxLength": 2000},
+        "callback_task": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.]{0,199}$"},
+        "callback_queue": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,200}$"},
     },
 }
 _DOCUMENT_VALIDATOR = Draft202012Validator(POLICY_DOCUMENT_SCHEMA)
@@ -110,6 +112,8 @@ def policy_document_errors(document: object) -> list[PolicyError]:
     ]
     if errors:
         return errors
+    if "callback_url" in document and "callback_task" in document:
+        errors.append(PolicyError("callback_task", "choose one target: callback_url or callback_task"))
     thresholds = document["thresholds"]
     if "auto_reject" in thresholds and thresholds["auto_reject"] >= thresholds["auto_approve"]:
         errors.append(PolicyError("thresholds.auto_reject", "must be below thresholds.auto_approve"))

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from exceptions_app.errors import Forbidden, IdempotencyConflict, NotFound
+from exceptions_app.delivery.url_guard import callback_url_check
+from exceptions_app.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from exceptions_app.models import (
     AuditEvent,
     ExceptionItem,
@@ -24,6 +25,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy.evaluation import CompiledPolicy, Evaluation, policy_compile, policy_evaluate
 from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.deliveries import deliveries_record_for_decisions
 from exceptions_app.services.priority import priority_compute
 
 
@@ -132,6 +134,8 @@ def _compiled(workflow: Workflow) -> CompiledPolicy:
 
 def _prepare(scope: _WorkflowScope, request: DecisionRequest) -> _Prepared:
     workflow = scope.get(request.workflow)
+    if request.callback_url:
+        callback_url_check(request.callback_url)
     policy = _compiled(workflow)
     evaluation = policy_evaluate(
         policy,
@@ -279,6 +283,7 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
     try:
         with transaction.atomic():
             prepared.decision.save(force_insert=True)
+            deliveries_record_for_decisions(decisions=[prepared.decision], now=now)
             if prepared.item is not None:
                 prepared.item.decision = prepared.decision
                 prepared.item.save(force_insert=True)
@@ -355,11 +360,12 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
                 seen_keys[key] = index
             _build_rows(prepared, principal=principal, queues=queues, now=now)
             pending[index] = prepared
-        except (NotFound, Forbidden, IdempotencyConflict) as error:
+        except (NotFound, Forbidden, IdempotencyConflict, InvalidInput) as error:
             results[index] = error
 
     with transaction.atomic():
-        GateDecision.objects.bulk_create([prepared.decision for prepared in pending.values()])
+        decisions = GateDecision.objects.bulk_create([prepared.decision for prepared in pending.values()])
+        deliveries_record_for_decisions(decisions=decisions, now=now)
         held = [prepared for prepared in pending.values() if prepared.item is not None]
         for prepared in held:
             prepared.item.decision = prepared.decision
@@ -374,6 +380,8 @@ def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOut
     """An agent reports a failure directly (no gate decision); it lands in the policy's queue."""
     scope = _WorkflowScope(principal)
     workflow = scope.get(request.workflow)
+    if request.callback_url:
+        callback_url_check(request.callback_url)
     policy = _compiled(workflow)
     fingerprint = request_fingerprint(request)
     if request.idempotency_key:

@@ -23,6 +23,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.services.audit import audit_record
+from exceptions_app.services.deliveries import deliveries_record_for_items
 
 ESCALATION_PRIORITY_BOOST = 100
 MAX_SNOOZE = timedelta(days=30)
@@ -204,7 +205,7 @@ def item_resolve(
     with transaction.atomic():
         item = (
             ExceptionItem.objects.select_for_update(of=("self",))
-            .select_related("queue__escalation_queue", "policy_version")
+            .select_related("queue__escalation_queue", "policy_version", "workflow")
             .filter(pk=item_id)
             .first()
         )
@@ -263,6 +264,7 @@ def item_resolve(
             },
             at=now,
         )
+        deliveries_record_for_items(items=[item], now=now)
     return item
 
 

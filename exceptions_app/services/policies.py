@@ -1,8 +1,12 @@
 import base64
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from exceptions_app.errors import InvalidInput
 from exceptions_app.models import PolicyVersion, Queue, Workflow
 from exceptions_app.policy.document import policy_document_checksum, policy_document_validate
 from exceptions_app.services.audit import audit_record
@@ -54,3 +58,31 @@ def policy_publish(*, document: dict, source: str, actor=None) -> tuple[PolicyVe
             payload={"version": version.version, "checksum": checksum, "created_workflow": created},
         )
     return version, True
+
+
+def webhook_secret_rotate(*, workflow: Workflow, actor, new_secret: str | None = None) -> str:
+    """Make ``new_secret`` (or a generated one) the signing secret; the old one keeps signing
+    beside it for TOLLGATE_WEBHOOK_ROTATION_HOURS so receivers can switch without a gap."""
+    secret = new_secret or webhook_secret_generate()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        key = b""
+    if not secret.startswith("whsec_") or len(key) < 24:
+        raise InvalidInput(
+            "webhook_secret must be whsec_ followed by base64 of at least 24 bytes",
+            fields=[{"path": "webhook_secret", "message": "whsec_ + base64 of 24 to 64 random bytes"}],
+        )
+    with transaction.atomic():
+        workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        workflow.previous_webhook_secret = workflow.webhook_secret
+        workflow.previous_secret_retires_at = timezone.now() + timedelta(hours=settings.TOLLGATE_WEBHOOK_ROTATION_HOURS)
+        workflow.webhook_secret = secret
+        workflow.save(update_fields=["webhook_secret", "previous_webhook_secret", "previous_secret_retires_at"])
+        audit_record(
+            action="webhook_secret_rotated",
+            actor=actor,
+            workflow=workflow,
+            payload={"previous_retires_at": workflow.previous_secret_retires_at.isoformat()},
+        )
+    return secret

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exceptions_app.models import ACTIVE_STATUSES, AuditEvent, ExceptionItem, ItemStatus, Resolution, SlaStage
 from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.deliveries import deliveries_record_for_items
 
 BATCH_SIZE = 500
 SLA_NEAR_PRIORITY_BOOST = 50
@@ -17,9 +18,14 @@ SLA_BREACH_PRIORITY_BOOST = 150
 
 
 def _sweep(
-    candidates: QuerySet, change: Callable[[ExceptionItem, datetime], AuditEvent | None], fields: list[str], now
+    candidates: QuerySet,
+    change: Callable[[ExceptionItem, datetime], AuditEvent | None],
+    fields: list[str],
+    now,
+    after: Callable[[list[ExceptionItem], datetime], object] | None = None,
 ) -> int:
-    """Apply ``change`` to up to BATCH_SIZE candidates per transaction until none is left."""
+    """Apply ``change`` to up to BATCH_SIZE candidates per transaction until none is left;
+    ``after`` runs on each changed batch inside its transaction."""
     total = 0
     while True:
         with transaction.atomic():
@@ -29,6 +35,8 @@ def _sweep(
             events = [event for item in items if (event := change(item, now)) is not None]
             ExceptionItem.objects.bulk_update(items, [*fields, "updated_at"])
             AuditEvent.objects.bulk_create(events)
+            if after is not None:
+                after(items, now)
         total += len(items)
         if len(items) < BATCH_SIZE:
             return total
@@ -112,8 +120,12 @@ def items_expire(*, now: datetime | None = None) -> int:
         item.claimed_by, item.claim_expires_at, item.updated_at = None, None, now
         return _event(item, "expired", previous, now, fallback=fallback)
 
-    candidates = ExceptionItem.objects.select_related("policy_version").filter(
+    candidates = ExceptionItem.objects.select_related("policy_version", "workflow").filter(
         status__in=ACTIVE_STATUSES, expires_at__isnull=False, expires_at__lte=now
     )
     fields = ["status", "resolution", "final_output", "reason_code", "resolved_at", "claimed_by", "claim_expires_at"]
-    return _sweep(candidates, change, fields, now)
+
+    def deliver(items, now):
+        deliveries_record_for_items(items=items, now=now)
+
+    return _sweep(candidates, change, fields, now, after=deliver)

@@ -67,4 +67,6 @@ class Command(BaseCommand):
                 version, published = policy_publish(document=document, source=PolicySource.FILE)
                 state = f"published v{version.version}" if published else f"unchanged (v{version.version})"
                 lines.append(f"{document['workflow']}: {state} from {path}")
+                if published and version.version == 1:
+                    lines.append(f"  webhook signing secret (shown once): {version.workflow.webhook_secret}")
         self.stdout.write("\n".join(lines))

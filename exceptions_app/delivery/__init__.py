@@ -1,0 +1,1 @@
+"""Getting resolutions back to execution: URL safety, signing, sending, retry policy."""

@@ -1,0 +1,349 @@
+"""The outbox. A delivery row commits with the change it carries; workers attempt it under a
+database lease; retry times live in ``next_attempt_at``; a beat sweep re-enqueues whatever is
+due and not in flight, so a lost task or a killed worker delays a delivery but never loses it."""
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from exceptions_app.delivery.retry import AttemptResult, backoff, classify
+from exceptions_app.delivery.signing import signature_headers
+from exceptions_app.delivery.url_guard import callback_url_check
+from exceptions_app.errors import InvalidInput
+from exceptions_app.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    ExceptionItem,
+    GateDecision,
+    TargetKind,
+    Workflow,
+)
+from exceptions_app.services.audit import audit_event_build, audit_record
+
+logger = logging.getLogger(__name__)
+# An attempt holds its lease for the HTTP timeout plus this margin (recording the result).
+LEASE_MARGIN_SECONDS = 5
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _new_public_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
+    return {
+        "type": "exception.resolved",
+        "delivery_id": public_id,
+        "item_id": item.pk,
+        "decision_id": item.decision_id,
+        "workflow": item.workflow.name,
+        "correlation_id": item.correlation_id,
+        "status": item.status,
+        "verdict": item.resolution,
+        "final_output": item.final_output,
+        "reason_code": item.reason_code,
+        "note": item.resolution_note,
+        "resolver": item.resolved_by.get_username() if item.resolved_by_id else "system",
+        "timestamps": {
+            "raised_at": _iso(item.raised_at),
+            "queued_at": _iso(item.queued_at),
+            "first_claimed_at": _iso(item.first_claimed_at),
+            "resolved_at": _iso(item.resolved_at),
+        },
+    }
+
+
+def decision_payload(decision: GateDecision, *, public_id: str) -> dict:
+    return {
+        "type": "decision.made",
+        "delivery_id": public_id,
+        "decision_id": decision.pk,
+        "item_id": None,
+        "workflow": decision.workflow.name,
+        "correlation_id": decision.correlation_id,
+        "verdict": decision.verdict,
+        "final_output": decision.output if decision.verdict == "proceed" else None,
+        "reasons": decision.reasons,
+        "timestamps": {"decided_at": _iso(decision.created_at)},
+    }
+
+
+def _target(callback_url: str, document: dict) -> tuple[str, str, str]:
+    if callback_url:
+        return TargetKind.WEBHOOK, callback_url, ""
+    if document.get("callback_task"):
+        return TargetKind.CELERY_TASK, document["callback_task"], document.get("callback_queue", "celery")
+    return TargetKind.POLL, "", ""
+
+
+def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, item=None, decision=None) -> Delivery:
+    return Delivery(
+        public_id=public_id,
+        workflow=workflow,
+        item=item,
+        decision=decision,
+        kind=kind,
+        target=target,
+        target_queue=queue,
+        payload=payload,
+        next_attempt_at=now,
+        give_up_at=now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS),
+        created_at=now,
+    )
+
+
+def _wake_after_commit(deliveries: list[Delivery]) -> None:
+    """Publishing is only a wake-up call: the row is the record, and the sweep catches a lost message."""
+    sendable = [delivery.pk for delivery in deliveries if delivery.kind != TargetKind.POLL]
+    if not sendable:
+        return
+
+    def publish() -> None:
+        from exceptions_app.tasks.delivery import deliver
+
+        for pk in sendable:
+            try:
+                deliver.delay(pk)
+            except Exception:  # broker down: the sweep will find the row once it is back
+                logger.warning("could not publish delivery %s; the sweep will retry", pk, exc_info=True)
+
+    transaction.on_commit(publish)
+
+
+def deliveries_record_for_items(*, items: list[ExceptionItem], now: datetime) -> list[Delivery]:
+    """Outbox rows for resolved or expired items; call inside the transaction that resolved them."""
+    deliveries = []
+    for item in items:
+        kind, target, queue = _target(item.callback_url, item.policy_version.document)
+        public_id = _new_public_id()
+        deliveries.append(
+            _new_delivery(
+                workflow=item.workflow,
+                kind=kind,
+                target=target,
+                queue=queue,
+                item=item,
+                now=now,
+                public_id=public_id,
+                payload=resolution_payload(item, public_id=public_id),
+            )
+        )
+    Delivery.objects.bulk_create(deliveries)
+    _wake_after_commit(deliveries)
+    return deliveries
+
+
+def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datetime) -> list[Delivery]:
+    """Outbox rows for gate verdicts (proceed, reject) that an agent asked to hear about by callback."""
+    deliveries = []
+    for decision in decisions:
+        if not decision.callback_url or decision.verdict == "hold":
+            continue
+        public_id = _new_public_id()
+        deliveries.append(
+            _new_delivery(
+                workflow=decision.workflow,
+                kind=TargetKind.WEBHOOK,
+                target=decision.callback_url,
+                queue="",
+                decision=decision,
+                now=now,
+                public_id=public_id,
+                payload=decision_payload(decision, public_id=public_id),
+            )
+        )
+    Delivery.objects.bulk_create(deliveries)
+    _wake_after_commit(deliveries)
+    return deliveries
+
+
+def _lease(delivery_pk: int, now: datetime) -> bool:
+    lease = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+    due = Q(pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & ~Q(kind=TargetKind.POLL)
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    return Delivery.objects.filter(due & free).update(leased_until=lease) == 1
+
+
+_http_client: httpx.Client | None = None
+
+
+def _client() -> httpx.Client:
+    global _http_client  # one pooled client per worker process, created after the fork
+    if _http_client is None:
+        _http_client = httpx.Client(follow_redirects=False, headers={"user-agent": "Tollgate-Webhooks/1"})
+    return _http_client
+
+
+def _secrets(workflow: Workflow, now: datetime) -> list[str]:
+    secrets = [workflow.webhook_secret]
+    if (
+        workflow.previous_webhook_secret
+        and workflow.previous_secret_retires_at
+        and (workflow.previous_secret_retires_at > now)
+    ):
+        secrets.append(workflow.previous_webhook_secret)
+    return secrets
+
+
+def _send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
+    try:
+        callback_url_check(delivery.target, field="target")
+    except InvalidInput as error:
+        return AttemptResult("terminal", error=error.message)
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
+    headers = {
+        "content-type": "application/json",
+        **signature_headers(message_id=delivery.public_id, body=body, secrets=_secrets(delivery.workflow, now)),
+    }
+    try:
+        with _client().stream(
+            "POST",
+            delivery.target,
+            content=body.encode(),
+            headers=headers,
+            timeout=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS,
+        ) as response:
+            received = 0
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received >= settings.TOLLGATE_DELIVERY_RESPONSE_CAP_BYTES:
+                    break  # the body is only read to free the connection; never trust its size
+            return classify(response.status_code, response.headers.get("retry-after"))
+    except httpx.HTTPError as error:
+        return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
+
+
+def _send_task(delivery: Delivery) -> AttemptResult:
+    from exceptions_app.celery import app
+
+    try:
+        app.send_task(
+            delivery.target, args=[delivery.payload], queue=delivery.target_queue or None, task_id=delivery.public_id
+        )
+    except Exception as error:  # any broker error is transient from our side
+        return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
+    return AttemptResult("delivered")
+
+
+def delivery_attempt(*, delivery_pk: int) -> str:
+    """One attempt of one delivery, if it is due and nobody else holds it. Returns the outcome."""
+    started = timezone.now()
+    if not _lease(delivery_pk, started):
+        return "skipped"
+    delivery = Delivery.objects.select_related("workflow").get(pk=delivery_pk)
+    clock = timezone.now()
+    result = _send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else _send_task(delivery)
+    duration_ms = (timezone.now() - clock).total_seconds() * 1000
+    _attempt_record(delivery, result, started=started, duration_ms=duration_ms)
+    return result.outcome
+
+
+def _attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("item").get(pk=delivery.pk)
+        delivery.attempts += 1
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            started_at=started,
+            duration_ms=duration_ms,
+            status_code=result.status_code,
+            error=result.error,
+            outcome=result.outcome,
+        )
+        delivery.leased_until = None
+        delivery.last_error = result.error
+        outcome = result.outcome
+        if outcome == "retry" and (
+            delivery.attempts >= settings.TOLLGATE_DELIVERY_MAX_ATTEMPTS or now >= delivery.give_up_at
+        ):
+            outcome = "terminal"
+            delivery.last_error = f"retry budget spent after {delivery.attempts} attempts: {result.error}"
+        if outcome == "delivered":
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
+            if delivery.item_id:
+                acknowledged = {"acknowledged_at": now} if delivery.kind == TargetKind.WEBHOOK else {}
+                ExceptionItem.objects.filter(pk=delivery.item_id, delivered_at__isnull=True).update(
+                    delivered_at=now, **acknowledged
+                )
+        elif outcome == "retry":
+            delay = backoff(
+                delivery.attempts,
+                base_seconds=settings.TOLLGATE_DELIVERY_BACKOFF_SECONDS,
+                max_seconds=settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS,
+            )
+            if result.retry_after:
+                delay = max(
+                    delay, timedelta(seconds=min(result.retry_after, settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS))
+                )
+            delivery.next_attempt_at = now + delay
+        else:
+            delivery.status, delivery.dead_at = DeliveryStatus.DEAD, now
+            if delivery.item_id:
+                audit_record(
+                    action="delivery_dead",
+                    actor=None,
+                    actor_label="system",
+                    item=delivery.item,
+                    from_status=delivery.item.status,
+                    to_status=delivery.item.status,
+                    payload={"delivery_id": delivery.public_id, "error": delivery.last_error},
+                    at=now,
+                )
+        delivery.save()
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Pending deliveries whose time has come and that no attempt holds (lost tasks, killed workers)."""
+    now = now or timezone.now()
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    return list(
+        Delivery.objects.filter(Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free)
+        .exclude(kind=TargetKind.POLL)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:
+    """Put dead letters back in the outbox with a fresh budget; each audited on its item."""
+    now = timezone.now()
+    with transaction.atomic():
+        dead = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("item", "workflow")
+            .filter(public_id__in=delivery_ids, status=DeliveryStatus.DEAD)
+        )
+        for delivery in dead:
+            delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None
+            delivery.next_attempt_at, delivery.leased_until = now, None
+            delivery.give_up_at = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS)
+        Delivery.objects.bulk_update(
+            dead, ["status", "attempts", "dead_at", "next_attempt_at", "leased_until", "give_up_at"]
+        )
+        AuditEvent.objects.bulk_create(
+            audit_event_build(
+                action="redelivery_requested",
+                actor=actor,
+                item=delivery.item,
+                workflow=delivery.workflow,
+                payload={"delivery_id": delivery.public_id},
+                at=now,
+            )
+            for delivery in dead
+        )
+        _wake_after_commit(dead)
+    return len(dead)
