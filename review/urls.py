@@ -1,10 +1,25 @@
 from django.urls import path
 
-from review import views
+from review import views, views_items, views_search
 
 app_name = "review"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("queues/table", views.queue_table, name="queue_table"),
+    path("queues/<slug:name>/next", views.queue_next, name="queue_next"),
+    path("items/search", views_search.search, name="search"),
+    path("items/bulk", views_search.bulk, name="bulk"),
+    path("items/<int:item_id>", views_items.item_page, name="item"),
+    path("items/<int:item_id>/claim", views_items.item_claim, name="item_claim"),
+    path("items/<int:item_id>/renew", views_items.item_renew, name="item_renew"),
+    path("items/<int:item_id>/release", views_items.item_release, name="item_release"),
+    path("items/<int:item_id>/approve", views_items.item_approve, name="item_approve"),
+    path("items/<int:item_id>/reject", views_items.item_reject, name="item_reject"),
+    path("items/<int:item_id>/escalate", views_items.item_escalate, name="item_escalate"),
+    path("items/<int:item_id>/snooze", views_items.item_snooze, name="item_snooze"),
+    path("items/<int:item_id>/comment", views_items.item_comment, name="item_comment"),
+    path("items/<int:item_id>/edit/preview", views_items.item_edit_preview, name="item_edit_preview"),
+    path("items/<int:item_id>/modify", views_items.item_modify, name="item_modify"),
     path("system/workers", views.worker_status, name="worker_status"),
     path("system/workers/ping", views.worker_ping, name="worker_ping"),
 ]

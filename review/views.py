@@ -1,3 +1,6 @@
+"""Queues (the landing page) and the worker health card."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import redirect
@@ -5,8 +8,12 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from exceptions_app.errors import DomainError
 from exceptions_app.models import WorkerHeartbeat, WorkerPing
+from exceptions_app.selectors import queue_visible_get, queues_with_stats
+from exceptions_app.services.items import item_claim_next
 from exceptions_app.tasks.health import worker_ping as worker_ping_task
+from review.access import person_for
 
 
 def _worker_context() -> dict:
@@ -18,10 +25,44 @@ def _worker_context() -> dict:
     }
 
 
+def _queues_context(request) -> dict:
+    queues = queues_with_stats(principal=person_for(request))
+    for queue in queues:
+        age = queue["oldest_age_seconds"]
+        queue["risk"] = (
+            "breached"
+            if age and age > queue["sla_seconds"]
+            else ("near" if age and age > 0.75 * queue["sla_seconds"] else "ok")
+        )
+    return {"queues": queues}
+
+
 @require_GET
 @login_required
 def home(request):
-    return TemplateResponse(request, "review/home.html", _worker_context())
+    return TemplateResponse(request, "review/home.html", {**_queues_context(request), **_worker_context()})
+
+
+@require_GET
+@login_required
+def queue_table(request):
+    return TemplateResponse(request, "review/home.html#queue-table", _queues_context(request))
+
+
+@require_POST
+@login_required
+def queue_next(request, name: str):
+    """Claim the most urgent item of the queue and open it."""
+    principal = person_for(request)
+    try:
+        item = item_claim_next(queue=queue_visible_get(principal=principal, name=name), principal=principal)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("review:home")
+    if item is None:
+        messages.info(request, f"Queue {name} is empty. Nice work.")
+        return redirect("review:home")
+    return redirect("review:item", item_id=item.pk)
 
 
 @require_GET

@@ -34,6 +34,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _plain_static_files_for_browsers(request):
+    """live_server serves static files through the finders, which do not know the manifest's hashed
+    names (WhiteNoise serves those in production); browser tests use plain names instead."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    yield
+
+
 from tests.fixtures.browser import browser, page  # noqa: E402
 from tests.fixtures.gate import (  # noqa: E402
     agent_client,

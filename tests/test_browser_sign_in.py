@@ -3,6 +3,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from exceptions_app.services.tokens import principal_ensure
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -10,6 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_operator_signs_in_through_the_login_page_and_sees_home(live_server, page):
     UserFactory(username="alice")
+    principal_ensure(name="alice", role="operator", teams=["finance"])
 
     page.goto(live_server.url + "/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
@@ -17,7 +19,7 @@ def test_operator_signs_in_through_the_login_page_and_sees_home(live_server, pag
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    expect(page.get_by_role("heading", name="Welcome, alice")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
     expect(page.get_by_test_id("heartbeat")).to_contain_text("Heartbeat")
 
 

@@ -1,0 +1,42 @@
+from django.db import transaction
+
+from exceptions_app.errors import DomainError, InvalidInput
+from exceptions_app.models import ExceptionItem, ItemStatus, Principal
+from exceptions_app.services.items import item_claim, item_resolve
+
+MAX_BULK = 200
+
+
+def _primary_reason(item: ExceptionItem) -> str:
+    return item.reasons[0]["code"] if item.reasons else ""
+
+
+def items_resolve_bulk(
+    *, item_ids: list[int], principal: Principal, action: str, reason_code: str = ""
+) -> tuple[list[int], dict[int, str]]:
+    """Approve or reject several similar items (one workflow, one reason) in one action. Each is
+    claimed and resolved in its own transaction with its own audit events, so one that another
+    operator holds fails alone. Returns the resolved ids and the failures by id."""
+    if action not in ("approve", "reject"):
+        raise InvalidInput("bulk actions are approve and reject", fields=[{"path": "action", "message": "unknown"}])
+    if not item_ids or len(item_ids) > MAX_BULK:
+        raise InvalidInput(f"select 1 to {MAX_BULK} items", fields=[{"path": "items", "message": "count"}])
+    items = list(ExceptionItem.objects.filter(pk__in=item_ids))
+    if len({(item.workflow_id, _primary_reason(item)) for item in items}) > 1:
+        raise InvalidInput(
+            "bulk actions need items of one workflow held for one reason",
+            fields=[{"path": "items", "message": "mixed workflows or reasons"}],
+        )
+    resolved, failed = [], {}
+    for item in sorted(items, key=lambda row: row.pk):
+        try:
+            with transaction.atomic():
+                if item.status != ItemStatus.CLAIMED or item.claimed_by_id != principal.user_id:
+                    item_claim(item_id=item.pk, principal=principal)
+                item_resolve(
+                    item_id=item.pk, principal=principal, action=action, reason_code=reason_code, note="bulk action"
+                )
+            resolved.append(item.pk)
+        except DomainError as error:
+            failed[item.pk] = error.message
+    return resolved, failed

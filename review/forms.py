@@ -1,0 +1,73 @@
+import json
+
+from django import forms
+
+from exceptions_app.models import ItemStatus
+
+SLUG_HELP = "lower-case letters, digits, _ . -"
+
+
+class RejectForm(forms.Form):
+    reason_code = forms.SlugField(max_length=64, label="Reason code", help_text=SLUG_HELP)
+    note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SnoozeForm(forms.Form):
+    CHOICES = [(900, "15 minutes"), (3600, "1 hour"), (14400, "4 hours"), (86400, "1 day")]
+    seconds = forms.TypedChoiceField(choices=CHOICES, coerce=int, label="Snooze for")
+    note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(max_length=4000, label="Comment", widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ModifyForm(forms.Form):
+    output = forms.CharField(
+        label="Edited output (JSON)", widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"})
+    )
+    note = forms.CharField(max_length=4000, required=False)
+
+    def clean_output(self):
+        try:
+            return json.loads(self.cleaned_data["output"])
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            ) from None
+
+
+class SearchForm(forms.Form):
+    workflow = forms.CharField(required=False, max_length=128)
+    queue = forms.CharField(required=False, max_length=64)
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *ItemStatus.choices])
+    reason = forms.CharField(required=False, max_length=64, label="Reason code")
+    correlation_id = forms.CharField(required=False, max_length=200, label="Correlation id")
+    raised_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Raised from")
+    raised_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Raised to")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("raised_from") and cleaned.get("raised_to") and cleaned["raised_from"] > cleaned["raised_to"]:
+            raise forms.ValidationError("'Raised from' is after 'Raised to'")
+        return cleaned
+
+
+class BulkForm(forms.Form):
+    items = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Items")
+    action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason_code = forms.SlugField(max_length=64, required=False, help_text="required to reject")
+
+    def __init__(self, *args, item_ids=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["items"].choices = [(item_id, item_id) for item_id in item_ids]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == "reject" and not cleaned.get("reason_code"):
+            self.add_error("reason_code", "A reason code is required to reject.")
+        return cleaned

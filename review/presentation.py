@@ -1,0 +1,67 @@
+"""Turning items into what the console shows: pretty JSON, reasons explained, SLA and lease clocks."""
+
+import difflib
+import json
+from datetime import datetime
+
+from django.utils import timezone
+
+from exceptions_app.models import AuditEvent, ExceptionItem
+
+
+def pretty(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def diff_lines(before, after) -> list[tuple[str, str]]:
+    """A unified diff of two JSON values as (kind, line) pairs: kind is add, remove or same."""
+    lines = []
+    for line in difflib.unified_diff(pretty(before).splitlines(), pretty(after).splitlines(), lineterm="", n=3):
+        if line.startswith(("---", "+++", "@@")):
+            continue
+        kind = {"+": "add", "-": "remove"}.get(line[:1], "same")
+        lines.append((kind, line))
+    return lines
+
+
+def explained_reasons(item: ExceptionItem) -> list[dict]:
+    """Each reason the item was held, with the rule's description and expression when it is a rule."""
+    rules = {rule["code"]: rule for rule in item.policy_version.document.get("rules", [])}
+    shown = []
+    for reason in item.reasons:
+        rule = rules.get(reason.get("code"), {})
+        shown.append({**reason, "description": rule.get("description", ""), "when": rule.get("when", "")})
+    return shown
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def item_view(item: ExceptionItem, *, viewer) -> dict:
+    now = timezone.now()
+    thresholds = item.policy_version.document["thresholds"]
+    events = list(AuditEvent.objects.filter(item=item).order_by("created_at", "id"))
+    mine = item.status == "claimed" and item.claimed_by_id == viewer.pk
+    return {
+        "item": item,
+        "reasons": explained_reasons(item),
+        "threshold": thresholds["auto_approve"],
+        "proposal_json": pretty(item.proposal),
+        "input_json": pretty(item.input),
+        "context_json": pretty(item.context),
+        "trace_json": pretty(item.trace),
+        "final_json": pretty(item.final_output),
+        "age_seconds": seconds_between(item.raised_at, now),
+        "sla_seconds_left": seconds_between(now, item.due_at),
+        "lease_seconds_left": seconds_between(now, item.claim_expires_at) if mine else None,
+        "claimed_by_me": mine,
+        "lease_expired": mine and item.claim_expires_at <= now,
+        "claimed_by_other": item.status == "claimed" and not mine,
+        "timeline": [event for event in events if event.action != "commented"],
+        "comments": [event for event in events if event.action == "commented"],
+    }

@@ -1,0 +1,151 @@
+"""The operator console in Chromium: keyboard work mode, editing, claims, escaping, bulk actions."""
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from exceptions_app.models import AuditEvent, ExceptionItem, ItemStatus
+from exceptions_app.services.tokens import principal_ensure
+from tests.fixtures.gate import hold, invoice_output
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+PASSWORD = "console-test-password"
+
+
+def operator(name: str, team: str = "billing-team"):
+    principal = principal_ensure(name=name, role="operator", teams=[team])
+    principal.user.set_password(PASSWORD)
+    principal.user.save()
+    return principal
+
+
+def sign_in(page, live_server, name: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
+
+
+def test_an_operator_works_a_queue_from_the_keyboard(live_server, page, agent_client, billing_queues):
+    operator("olga")
+    routine = hold(agent_client, value_at_risk="10.00")
+    urgent = hold(agent_client, value_at_risk="900000.00", context={"customer": "ACME", "tier": "gold"})
+    sign_in(page, live_server, "olga")
+    expect(page.get_by_test_id("queue-billing").get_by_test_id("depth")).to_have_text("2")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "queue-list.png"), full_page=True)
+
+    page.keyboard.press("j")
+    page.keyboard.press("n")
+    expect(page.get_by_role("heading", name=re.compile(f"Item {urgent}"))).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("Claimed")
+    page.screenshot(path=str(SCREENSHOTS / "item.png"), full_page=True)
+
+    page.keyboard.press("e")
+    editor = page.get_by_label("Edited output (JSON)")
+    expect(editor).to_be_focused()
+    editor.fill(json.dumps(invoice_output(amount="lots"), indent=2))
+    expect(page.get_by_test_id("schema-errors")).to_contain_text("output.amount")
+    editor.fill(json.dumps(invoice_output(amount=99.0), indent=2))
+    expect(page.get_by_test_id("schema-ok")).to_be_visible()
+    expect(page.get_by_test_id("diff")).to_contain_text('"amount": 99.0')
+    page.get_by_test_id("diff").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "editor.png"))
+    page.get_by_role("button", name="Approve with this edit").click()
+
+    expect(page.get_by_role("heading", name=re.compile(f"Item {routine}"))).to_be_visible()
+    resolved = ExceptionItem.objects.get(pk=urgent)
+    assert (resolved.status, resolved.resolution, resolved.final_output["amount"]) == ("resolved", "modify", 99.0)
+    page.keyboard.press("a")
+    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("empty")
+    assert ExceptionItem.objects.get(pk=routine).resolution == "approve"
+
+
+def test_a_second_operator_cannot_act_on_a_claimed_item(live_server, browser, agent_client, billing_queues):
+    operator("olga")
+    operator("otto")
+    item_id = hold(agent_client)
+    first = browser.new_context().new_page()
+    second = browser.new_context().new_page()
+    sign_in(first, live_server, "olga")
+    first.get_by_role("button", name="Next item from billing", exact=True).click()
+    expect(first.get_by_test_id("status")).to_have_text("Claimed")
+
+    sign_in(second, live_server, "otto")
+    second.goto(f"{live_server.url}/items/{item_id}")
+    expect(second.get_by_test_id("claimed-by-other")).to_contain_text("olga is working on this item")
+    expect(second.get_by_role("button", name=re.compile("^Approve"))).to_have_count(0)
+    second.keyboard.press("a")
+
+    item = ExceptionItem.objects.get(pk=item_id)
+    assert (item.status, item.claimed_by.username) == (ItemStatus.CLAIMED, "olga")
+    first.context.close()
+    second.context.close()
+
+
+def test_hostile_captured_state_is_shown_as_text_and_runs_nothing(live_server, page, agent_client, billing_queues):
+    operator("olga")
+    hostile = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
+    item_id = hold(agent_client, context={"note": hostile}, correlation_id="<b>bold</b>")
+    sign_in(page, live_server, "olga")
+
+    page.goto(f"{live_server.url}/items/{item_id}")
+    page.get_by_role("textbox", name="Comment").fill(hostile)
+    page.get_by_role("button", name="Add comment").click()
+
+    expect(page.get_by_test_id("json-context")).to_contain_text("<script>window.pwned = 1</script>")
+    expect(page.get_by_test_id("comments")).to_contain_text("<img src=x")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("main script, main img").count() == 0
+
+
+def test_bulk_approve_of_twenty_items_audits_each(live_server, page, agent_client, billing_queues):
+    operator("olga")
+    item_ids = [hold(agent_client, correlation_id=f"bulk-{number}") for number in range(20)]
+    sign_in(page, live_server, "olga")
+
+    page.goto(f"{live_server.url}/items/search?status=open&workflow=billing.invoice_adjustment&reason=low_confidence")
+    page.get_by_label("Select all shown").check()
+    page.get_by_test_id("bulk-submit").click()
+
+    expect(page.get_by_role("status").first).to_contain_text("20 items approved")
+    assert ExceptionItem.objects.filter(pk__in=item_ids, resolution="approve").count() == 20
+    assert AuditEvent.objects.filter(item_id__in=item_ids, action="resolved").count() == 20
+
+
+def test_an_expired_claim_is_said_plainly_and_can_be_claimed_again(live_server, page, agent_client, billing_queues):
+    operator("olga")
+    item_id = hold(agent_client)
+    sign_in(page, live_server, "olga")
+    page.get_by_role("button", name="Next item from billing", exact=True).click()
+    expect(page.get_by_test_id("status")).to_have_text("Claimed")
+    ExceptionItem.objects.filter(pk=item_id).update(claim_expires_at=timezone.now() - timedelta(seconds=5))
+
+    page.reload()
+    expect(page.get_by_test_id("lease-expired")).to_contain_text("expired")
+    page.get_by_role("button", name="Claim it again").click()
+
+    expect(page.get_by_role("button", name=re.compile("^Approve"))).to_be_visible()
+    assert ExceptionItem.objects.get(pk=item_id).claim_expires_at > timezone.now()
+
+
+def test_the_console_is_usable_on_a_narrow_screen(live_server, browser, agent_client, billing_queues):
+    operator("olga")
+    hold(agent_client)
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    sign_in(page, live_server, "olga")
+    page.get_by_role("button", name="Next item from billing", exact=True).click()
+
+    approve = page.get_by_role("button", name=re.compile("^Approve"))
+    expect(approve).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    context.close()
