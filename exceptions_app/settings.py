@@ -169,6 +169,11 @@ TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS = env_int("TOLLGATE_DELIVERY_BACKOFF_MAX_S
 TOLLGATE_DELIVERY_SWEEP_SECONDS = env_int("TOLLGATE_DELIVERY_SWEEP_SECONDS", 2, minimum=1)
 TOLLGATE_DELIVERY_RESPONSE_CAP_BYTES = 64 * 1024
 TOLLGATE_WEBHOOK_ROTATION_HOURS = env_int("TOLLGATE_WEBHOOK_ROTATION_HOURS", 24, minimum=0)
+# Queue snapshots for the dashboard and their retention; metric tallies run on the same beat.
+TOLLGATE_SNAPSHOT_SECONDS = env_int("TOLLGATE_SNAPSHOT_SECONDS", 60, minimum=5)
+TOLLGATE_SNAPSHOT_RETENTION_DAYS = env_int("TOLLGATE_SNAPSHOT_RETENTION_DAYS", 30, minimum=1)
+# /metrics needs this bearer token when set; unset, it answers loopback clients only.
+TOLLGATE_METRICS_TOKEN = env_str("TOLLGATE_METRICS_TOKEN")
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)
 
@@ -232,6 +237,17 @@ CELERY_BEAT_SCHEDULE = {
         for name in ("claims_expire", "snoozes_wake", "sla_escalate", "items_expire")
     },
     "decisions_purge": {"task": "exceptions_app.tasks.periodic.decisions_purge", "schedule": 3600.0},
+    "snapshots_take": {
+        "task": "exceptions_app.tasks.periodic.snapshots_take",
+        "schedule": float(TOLLGATE_SNAPSHOT_SECONDS),
+        "options": {"expires": float(TOLLGATE_SNAPSHOT_SECONDS)},
+    },
+    "tallies_advance": {
+        "task": "exceptions_app.tasks.periodic.tallies_advance",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
+    "snapshots_purge": {"task": "exceptions_app.tasks.periodic.snapshots_purge", "schedule": 3600.0},
     "deliveries_sweep": {
         "task": "exceptions_app.tasks.delivery.deliveries_sweep",
         "schedule": float(TOLLGATE_DELIVERY_SWEEP_SECONDS),

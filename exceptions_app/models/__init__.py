@@ -11,6 +11,7 @@ from exceptions_app.models.items import (
     Severity,
     SlaStage,
 )
+from exceptions_app.models.metrics import DecisionHourly, DeliveryHourly, QueueSnapshot, ResolutionHourly, TallyCursor
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
 from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
@@ -21,8 +22,10 @@ __all__ = [
     "TERMINAL_STATUSES",
     "ApiToken",
     "AuditEvent",
+    "DecisionHourly",
     "Delivery",
     "DeliveryAttempt",
+    "DeliveryHourly",
     "DeliveryStatus",
     "ExceptionItem",
     "FeedCursor",
@@ -33,10 +36,13 @@ __all__ = [
     "PolicyVersion",
     "Principal",
     "Queue",
+    "QueueSnapshot",
     "Resolution",
+    "ResolutionHourly",
     "Role",
     "Severity",
     "SlaStage",
+    "TallyCursor",
     "TargetKind",
     "Team",
     "Verdict",

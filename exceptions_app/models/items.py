@@ -139,6 +139,16 @@ class ExceptionItem(models.Model):
                 name="item_claim_order",
             ),
             models.Index(fields=["status", "workflow"], name="item_status_workflow"),
+            # Flow counts for snapshots: arrivals, completions and breaches in a time window.
+            models.Index(fields=["raised_at"], name="item_raised_at"),
+            models.Index(
+                fields=["resolved_at"], condition=models.Q(resolved_at__isnull=False), name="item_resolved_at"
+            ),
+            models.Index(
+                fields=["sla_breached_at"],
+                condition=models.Q(sla_breached_at__isnull=False),
+                name="item_sla_breached_at",
+            ),
             # Serves the SLA, snooze, lease and deadline jobs: only live items are indexed.
             models.Index(
                 fields=["due_at"], condition=models.Q(status__in=["open", "claimed", "snoozed"]), name="item_active_due"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import retention, sweeps
+from exceptions_app.services import retention, snapshots, sweeps, tallies
 
 PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
 
@@ -30,3 +30,18 @@ def items_expire() -> int:
 @shared_task(**PERIODIC)
 def decisions_purge() -> int:
     return retention.decisions_purge()
+
+
+@shared_task(**PERIODIC)
+def snapshots_take() -> int:
+    return snapshots.snapshots_take()
+
+
+@shared_task(**PERIODIC)
+def snapshots_purge() -> int:
+    return snapshots.snapshots_purge()
+
+
+@shared_task(**PERIODIC)
+def tallies_advance() -> dict:
+    return tallies.tallies_advance()
