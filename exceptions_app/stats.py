@@ -52,7 +52,7 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _latest_snapshots(queues) -> dict[int, QueueSnapshot]:
+def latest_snapshots(queues) -> dict[int, QueueSnapshot]:
     taken = dict(
         QueueSnapshot.objects.filter(queue__in=queues).values_list("queue_id").annotate(Max("taken_at")).order_by()
     )
@@ -66,7 +66,7 @@ def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     queues = list(queues)
     counts = live_counts()
-    latest = _latest_snapshots(queues)
+    latest = latest_snapshots(queues)
     recent = QueueSnapshot.objects.filter(queue__in=queues)
     hour = {
         row["queue_id"]: row

@@ -1,0 +1,138 @@
+"""Prometheus exposition at /metrics, read from the database at scrape time, so the figures are
+the same whichever gunicorn or Celery process served or did the work."""
+
+import hmac
+import ipaddress
+from collections import defaultdict
+
+from django.conf import settings
+from django.db.models import Sum
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from exceptions_app.models import (
+    DecisionHourly,
+    Delivery,
+    DeliveryHourly,
+    DeliveryStatus,
+    Queue,
+    QueueSnapshot,
+    ResolutionHourly,
+)
+from exceptions_app.services.snapshots import live_counts
+from exceptions_app.services.tallies import LATENCY_BUCKETS
+from exceptions_app.stats import latest_snapshots
+
+
+def _histogram(name: str, documentation: str, rows, buckets_field: str, sum_field: str) -> HistogramMetricFamily:
+    counts = [0] * len(LATENCY_BUCKETS)
+    total = 0.0
+    for row in rows:
+        for index, value in enumerate(getattr(row, buckets_field) or []):
+            counts[index] += value
+        total += getattr(row, sum_field)
+    cumulative, running = [], 0
+    for upper, count in zip(LATENCY_BUCKETS, counts, strict=True):
+        running += count
+        cumulative.append(("+Inf" if upper == float("inf") else str(float(upper)), running))
+    return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=total)
+
+
+class TollgateCollector:
+    def collect(self):
+        queues = list(Queue.objects.all())
+        counts = live_counts()
+        latest = latest_snapshots(queues)
+        depth = GaugeMetricFamily("tollgate_queue_depth", "Open items waiting in the queue.", labels=["queue"])
+        claimed = GaugeMetricFamily("tollgate_queue_claimed", "Items claimed by an operator.", labels=["queue"])
+        oldest = GaugeMetricFamily(
+            "tollgate_queue_oldest_age_seconds",
+            "Age of the oldest waiting item at the latest snapshot.",
+            labels=["queue"],
+        )
+        p95 = GaugeMetricFamily(
+            "tollgate_queue_p95_age_seconds", "95th percentile age of waiting items.", labels=["queue"]
+        )
+        for queue in queues:
+            live = counts.get(queue.pk, {"open": 0, "claimed": 0})
+            depth.add_metric([queue.name], live["open"])
+            claimed.add_metric([queue.name], live["claimed"])
+            snapshot: QueueSnapshot | None = latest.get(queue.pk)
+            oldest.add_metric([queue.name], (snapshot.oldest_age_seconds or 0.0) if snapshot else 0.0)
+            p95.add_metric([queue.name], (snapshot.p95_age_seconds or 0.0) if snapshot else 0.0)
+        yield from (depth, claimed, oldest, p95)
+
+        decisions = CounterMetricFamily("tollgate_decisions", "Gate decisions.", labels=["workflow", "verdict"])
+        for row in DecisionHourly.objects.values("workflow__name", "verdict").annotate(total=Sum("count")).order_by():
+            decisions.add_metric([row["workflow__name"], row["verdict"]], row["total"])
+        yield decisions
+
+        resolutions = CounterMetricFamily("tollgate_resolutions", "Items resolved.", labels=["workflow", "outcome"])
+        totals = defaultdict(int)
+        resolution_rows = list(ResolutionHourly.objects.select_related("workflow"))
+        for row in resolution_rows:
+            totals[(row.workflow.name, row.outcome)] += row.count
+        for (workflow, outcome), total in sorted(totals.items()):
+            resolutions.add_metric([workflow, outcome], total)
+        yield resolutions
+
+        deliveries = CounterMetricFamily("tollgate_deliveries", "Delivery attempts by outcome.", labels=["outcome"])
+        delivery_rows = list(DeliveryHourly.objects.all())
+        outcomes = defaultdict(int)
+        for row in delivery_rows:
+            outcomes[row.outcome] += row.count
+        for outcome, total in sorted(outcomes.items()):
+            deliveries.add_metric([outcome], total)
+        yield deliveries
+
+        dead = GaugeMetricFamily("tollgate_dead_letters", "Deliveries in the dead letter, awaiting redelivery.")
+        dead.add_metric([], Delivery.objects.filter(status=DeliveryStatus.DEAD).count())
+        yield dead
+
+        yield _histogram(
+            "tollgate_waiting_seconds",
+            "Queued to first claim.",
+            resolution_rows,
+            "waiting_buckets",
+            "waiting_seconds_sum",
+        )
+        yield _histogram(
+            "tollgate_handling_seconds",
+            "First claim to resolution.",
+            resolution_rows,
+            "handling_buckets",
+            "handling_seconds_sum",
+        )
+        yield _histogram(
+            "tollgate_delivery_seconds",
+            "Resolution to delivered.",
+            [row for row in delivery_rows if row.outcome == "delivered"],
+            "latency_buckets",
+            "latency_seconds_sum",
+        )
+
+
+def _allowed(request) -> bool:
+    token = settings.TOLLGATE_METRICS_TOKEN
+    if token:
+        offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(offered.encode(), token.encode())
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+@require_GET
+def metrics(request):
+    if not _allowed(request):
+        return HttpResponse(
+            "metrics need the TOLLGATE_METRICS_TOKEN bearer token, or a loopback client\n",
+            status=403,
+            content_type="text/plain",
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TollgateCollector())
+    return HttpResponse(generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8")
