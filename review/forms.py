@@ -71,3 +71,12 @@ class BulkForm(forms.Form):
         if cleaned.get("action") == "reject" and not cleaned.get("reason_code"):
             self.add_error("reason_code", "A reason code is required to reject.")
         return cleaned
+
+
+class ReassignForm(forms.Form):
+    to = forms.SlugField(max_length=150, label="Hand to operator (username)")
+
+
+class PriorityForm(forms.Form):
+    priority = forms.IntegerField(min_value=-10_000, max_value=10_000, label="New priority")
+    note = forms.CharField(max_length=4000, required=False)

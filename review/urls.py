@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views, views_items, views_search
+from review import views, views_dashboard, views_items, views_search
 
 app_name = "review"
 urlpatterns = [
@@ -20,6 +20,12 @@ urlpatterns = [
     path("items/<int:item_id>/comment", views_items.item_comment, name="item_comment"),
     path("items/<int:item_id>/edit/preview", views_items.item_edit_preview, name="item_edit_preview"),
     path("items/<int:item_id>/modify", views_items.item_modify, name="item_modify"),
+    path("items/<int:item_id>/reassign", views_items.item_reassign, name="item_reassign"),
+    path("items/<int:item_id>/reprioritise", views_items.item_reprioritise, name="item_reprioritise"),
+    path("dashboard", views_dashboard.dashboard, name="dashboard"),
+    path("dashboard/live", views_dashboard.dashboard_live, name="dashboard_live"),
+    path("dashboard/export/<slug:table>.csv", views_dashboard.dashboard_export, name="dashboard_export"),
+    path("dashboard/dead-letters/redeliver", views_dashboard.dead_letters_redeliver, name="dead_letters_redeliver"),
     path("system/workers", views.worker_status, name="worker_status"),
     path("system/workers/ping", views.worker_ping, name="worker_ping"),
 ]

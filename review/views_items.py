@@ -28,6 +28,9 @@ def _page(request, item_id: int, *, status: int = 200, **extra):
         "snooze_form": forms.SnoozeForm(),
         "note_form": forms.NoteForm(),
         "comment_form": forms.CommentForm(),
+        "is_supervisor": principal.role == "supervisor",
+        "reassign_form": forms.ReassignForm(),
+        "priority_form": forms.PriorityForm(initial={"priority": item.priority}),
         "modify_form": forms.ModifyForm(initial={"output": pretty(item.proposal)}),
         **extra,
     }
@@ -198,3 +201,23 @@ def item_modify(request, item_id: int):
         return redirect("review:item", item_id=item_id)
     messages.success(request, f"Item {item_id} approved with your edit.")
     return _after_resolution(request, item, principal)
+
+
+@require_POST
+@login_required
+def item_reassign(request, item_id: int):
+    def reassign(principal, data):
+        return lifecycle.item_reassign(item_id=item_id, principal=principal, to_username=data["to"])
+
+    return _act(request, item_id, reassign, form_class=forms.ReassignForm)
+
+
+@require_POST
+@login_required
+def item_reprioritise(request, item_id: int):
+    def reprioritise(principal, data):
+        return lifecycle.item_reprioritise(
+            item_id=item_id, principal=principal, priority=data["priority"], note=data["note"]
+        )
+
+    return _act(request, item_id, reprioritise, form_class=forms.PriorityForm)

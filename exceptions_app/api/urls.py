@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import views_agents, views_feedback, views_operators, views_workflows
+from exceptions_app.api import views_agents, views_feedback, views_operators, views_stats, views_workflows
 
 urlpatterns = [
     path("decisions", views_agents.DecisionCreateView.as_view(), name="decision-submit"),
@@ -25,5 +25,9 @@ urlpatterns = [
     path("resolutions", views_feedback.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("deliveries", views_feedback.DeliveryListView.as_view(), name="delivery-list"),
     path("deliveries/redeliver", views_feedback.DeliveryRedeliverView.as_view(), name="delivery-redeliver"),
+    path("stats/queues", views_stats.QueueStatsView.as_view(), name="stats-queues"),
+    path("stats/workflows", views_stats.WorkflowStatsView.as_view(), name="stats-workflows"),
+    path("stats/latency", views_stats.LatencyStatsView.as_view(), name="stats-latency"),
+    path("stats/operators", views_stats.OperatorStatsView.as_view(), name="stats-operators"),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
 ]

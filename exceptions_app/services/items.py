@@ -360,3 +360,60 @@ def item_cancel(*, item_id: int, actor, reason: str = "") -> ExceptionItem:
             at=now,
         )
     return item
+
+
+def _supervisor(principal: Principal) -> None:
+    if principal.role != Role.SUPERVISOR:
+        raise Forbidden("only supervisors reassign or re-prioritise items")
+
+
+def item_reassign(*, item_id: int, principal: Principal, to_username: str) -> ExceptionItem:
+    """A supervisor hands an open or claimed item to an operator, who holds it under a fresh lease."""
+    _supervisor(principal)
+    target = Principal.objects.select_related("user").filter(user__username=to_username).first()
+    if target is None or target.role == Role.AGENT:
+        raise InvalidInput(
+            f"no operator called {to_username!r}", fields=[{"path": "to", "message": "unknown operator"}]
+        )
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        queue_check_access(principal=target, queue=item.queue)
+        if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
+            raise IllegalTransition(f"item {item_id} is {item.status} and cannot be reassigned")
+        previous, holder = item.status, item.claimed_by.get_username() if item.claimed_by_id else None
+        now = timezone.now()
+        _mark_claimed(item, user=target.user, now=now)
+        audit_record(
+            action="reassigned",
+            actor=principal.user,
+            item=item,
+            from_status=previous,
+            to_status=ItemStatus.CLAIMED,
+            payload={"from": holder, "to": to_username},
+            at=now,
+        )
+    return item
+
+
+def item_reprioritise(*, item_id: int, principal: Principal, priority: int, note: str = "") -> ExceptionItem:
+    _supervisor(principal)
+    if not -10_000 <= priority <= 10_000:
+        raise InvalidInput(
+            "priority must be between -10000 and 10000", fields=[{"path": "priority", "message": "out of range"}]
+        )
+    with transaction.atomic():
+        item = _locked_item(item_id)
+        if item.is_terminal:
+            raise IllegalTransition(f"item {item_id} is {item.status}; its priority no longer matters")
+        previous = item.priority
+        item.priority, item.updated_at = priority, timezone.now()
+        item.save(update_fields=["priority", "updated_at"])
+        audit_record(
+            action="reprioritised",
+            actor=principal.user,
+            item=item,
+            from_status=item.status,
+            to_status=item.status,
+            payload={"from": previous, "to": priority, "note": note},
+        )
+    return item

@@ -1,0 +1,68 @@
+"""The dashboard's figures as JSON for supervisors' own tools: /api/v1/stats/<table>."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers as drf
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exceptions_app import stats
+from exceptions_app.api.permissions import IsSupervisor
+from exceptions_app.api.serializers import ERROR_RESPONSES
+from exceptions_app.models import Queue
+
+WINDOW = timedelta(hours=24)
+
+
+class StatsOutput(drf.Serializer):
+    since = drf.DateTimeField()
+    rows = drf.ListField(child=drf.DictField())
+
+
+class _StatsView(APIView):
+    permission_classes = [IsSupervisor]
+
+    def rows(self, since, now) -> list[dict]:
+        raise NotImplementedError
+
+    def get(self, request):
+        now = timezone.now()
+        since = now - WINDOW
+        return Response({"since": since.isoformat(), "rows": self.rows(since, now)})
+
+
+def _view(name: str, build, summary: str):
+    class View(_StatsView):
+        def rows(self, since, now):
+            return build(since, now)
+
+        @extend_schema(operation_id=f"stats_{name}", responses={200: StatsOutput, **ERROR_RESPONSES}, summary=summary)
+        def get(self, request):
+            return super().get(request)
+
+    View.__name__ = f"Stats{name.title()}View"
+    return View
+
+
+QueueStatsView = _view(
+    "queues",
+    lambda since, now: stats.queue_table(queues=Queue.objects.all(), now=now),
+    "Per queue: depth, ages, SLA breaches, flows, claimers; riskiest first",
+)
+WorkflowStatsView = _view(
+    "workflows",
+    lambda since, now: stats.workflow_rates(since=since),
+    "Review and override rates per workflow and confidence band, last 24 hours",
+)
+LatencyStatsView = _view(
+    "latency",
+    lambda since, now: stats.latency_split(since=since),
+    "Decision latency split into waiting, handling and delivery, last 24 hours",
+)
+OperatorStatsView = _view(
+    "operators",
+    lambda since, now: stats.operator_table(since=since),
+    "Per operator: resolved, median handling time, current claims",
+)

@@ -1,0 +1,121 @@
+"""The supervisors' dashboard: live queue table, charts, rates, latency, operators, dead letters."""
+
+import csv
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from exceptions_app import stats
+from exceptions_app.models import Delivery, DeliveryStatus, Queue, QueueSnapshot, Role
+from exceptions_app.services.deliveries import deliveries_redeliver
+from exceptions_app.services.snapshots import AGE_BUCKETS
+from review import charts
+from review.access import person_for
+
+WINDOW = timedelta(hours=24)
+AGE_LABELS = ["≤1m", "≤5m", "≤15m", "≤30m", "≤1h", "≤2h", "≤4h", "≤12h", "≤24h", ">24h"]
+
+
+def _supervisor(request):
+    principal = person_for(request)
+    if principal.role != Role.SUPERVISOR:
+        raise PermissionDenied("The dashboard is for supervisors.")
+    return principal
+
+
+def _tables(now) -> dict:
+    since = now - WINDOW
+    return {
+        "queues": stats.queue_table(queues=Queue.objects.all(), now=now),
+        "workflows": stats.workflow_rates(since=since),
+        "latency": stats.latency_split(since=since),
+        "operators": stats.operator_table(since=since),
+    }
+
+
+def _charts(now) -> dict:
+    since = now - WINDOW
+    history = list(
+        QueueSnapshot.objects.filter(taken_at__gte=since)
+        .select_related("queue")
+        .values("queue__name", "taken_at", "depth", "p95_age_seconds", "arrivals", "completions", "age_buckets")
+        .order_by("taken_at")
+    )
+    by_queue: dict[str, list] = {}
+    for row in history:
+        by_queue.setdefault(row["queue__name"], []).append(row)
+    latest_ages = [0] * len(AGE_BUCKETS)
+    for rows in by_queue.values():
+        for index, count in enumerate(rows[-1]["age_buckets"] or []):
+            latest_ages[index] += count
+    return {
+        "queue_charts": [
+            {
+                "queue": name,
+                "depth": charts.polyline([(row["taken_at"], row["depth"]) for row in rows], start=since, end=now),
+                "p95": charts.polyline(
+                    [(row["taken_at"], row["p95_age_seconds"]) for row in rows], start=since, end=now
+                ),
+            }
+            for name, rows in sorted(by_queue.items())
+        ],
+        "age_histogram": charts.bars(AGE_LABELS, latest_ages),
+        "throughput": charts.hourly_throughput(history, now=now),
+    }
+
+
+@require_GET
+@login_required
+def dashboard(request):
+    _supervisor(request)
+    now = timezone.now()
+    dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).select_related("workflow").order_by("-dead_at")[:100]
+    context = {**_tables(now), **_charts(now), "dead_letters": dead, "now": now}
+    return TemplateResponse(request, "review/dashboard.html", context)
+
+
+@require_GET
+@login_required
+def dashboard_live(request):
+    """The live part (queue table, operators), polled by the page."""
+    _supervisor(request)
+    return TemplateResponse(request, "review/dashboard.html#live", _tables(timezone.now()))
+
+
+@require_GET
+@login_required
+def dashboard_export(request, table: str):
+    _supervisor(request)
+    rows = _tables(timezone.now()).get(table)
+    if rows is None:
+        raise Http404(f"no table {table!r}")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="tollgate-{table}.csv"'
+    writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["empty"])
+    writer.writeheader()
+    for row in rows:
+        # Cells that start like a formula are quoted so a spreadsheet never evaluates them.
+        writer.writerow(
+            {key: f"'{value}" if str(value).startswith(("=", "+", "-", "@")) else value for key, value in row.items()}
+        )
+    return response
+
+
+@require_POST
+@login_required
+def dead_letters_redeliver(request):
+    principal = _supervisor(request)
+    ids = [value for value in request.POST.getlist("deliveries") if value.startswith("msg_")][:1000]
+    if not ids:
+        messages.error(request, "Select at least one dead letter to redeliver.")
+        return redirect("review:dashboard")
+    count = deliveries_redeliver(delivery_ids=ids, actor=principal.user)
+    messages.success(request, f"{count} deliveries put back in the outbox.")
+    return redirect("review:dashboard")
