@@ -10,7 +10,9 @@ class ExceptionsAppConfig(AppConfig):
 
         from django.conf import settings
 
-        # The filesystem broker needs its folders before the first publish.
+        # Beat's schedule lives in the data folder whatever the engines; SQLite and the
+        # filesystem broker need it too.
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         if settings.CELERY_BROKER_URL == "filesystem://":
             for key in ("data_folder_in", "processed_folder"):
                 Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,8 @@ class TollgateClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, *, json=None, params=None, headers=None, timeout=None) -> dict | None:
+    def request(self, method: str, path: str, *, json=None, params=None, headers=None, timeout=None) -> dict | None:
+        """Any API call, with the client's retries and error handling; the methods below use it."""
         last_error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
@@ -94,16 +95,16 @@ class TollgateClient:
         callback_url, value_at_risk, model_version. Returns the verdict."""
         body = {"workflow": workflow, "output": output, "confidence": confidence, **state}
         key = idempotency_key or uuid.uuid4().hex
-        return self._call("POST", "/api/v1/decisions", json=body, headers={"Idempotency-Key": key})
+        return self.request("POST", "/api/v1/decisions", json=body, headers={"Idempotency-Key": key})
 
     def submit_batch(self, decisions: list[dict]) -> dict:
         entries = [{"idempotency_key": uuid.uuid4().hex, **entry} for entry in decisions]
-        return self._call("POST", "/api/v1/decisions/batch", json={"decisions": entries})
+        return self.request("POST", "/api/v1/decisions/batch", json={"decisions": entries})
 
     def report(self, workflow: str, *, reason: str, idempotency_key: str | None = None, **state) -> dict:
         """Report an exception directly (a failure past its retry budget, a conflicting signal)."""
         key = idempotency_key or uuid.uuid4().hex
-        return self._call(
+        return self.request(
             "POST",
             "/api/v1/exceptions",
             json={"workflow": workflow, "reason": reason, **state},
@@ -111,24 +112,24 @@ class TollgateClient:
         )
 
     def get(self, item_id: int) -> dict:
-        return self._call("GET", f"/api/v1/exceptions/{item_id}")
+        return self.request("GET", f"/api/v1/exceptions/{item_id}")
 
     def wait(self, item_id: int, *, timeout: float = 3600.0, poll_seconds: int = 30) -> dict:
         """Long-poll until the item is resolved, cancelled or expired, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while True:
             wait = max(0, min(poll_seconds, int(deadline - time.monotonic())))
-            item = self._call("GET", f"/api/v1/exceptions/{item_id}", params={"wait": wait}, timeout=wait + 10)
+            item = self.request("GET", f"/api/v1/exceptions/{item_id}", params={"wait": wait}, timeout=wait + 10)
             if item["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
                 return item
 
     def cancel(self, item_id: int, *, reason: str = "") -> dict:
-        return self._call("POST", f"/api/v1/exceptions/{item_id}/cancel", json={"reason": reason})
+        return self.request("POST", f"/api/v1/exceptions/{item_id}/cancel", json={"reason": reason})
 
     def resolutions(self, *, after: int | None = None, limit: int = 100) -> tuple[list[dict], int]:
         """One page of the resolutions feed and the cursor to pass next (passing it acknowledges)."""
         params = {"limit": limit, **({"after": after} if after is not None else {})}
-        page = self._call("GET", "/api/v1/resolutions", params=params)
+        page = self.request("GET", "/api/v1/resolutions", params=params)
         return page["results"], page["cursor"]
 
     def follow_resolutions(self, *, after: int | None = None, idle_seconds: float = 2.0) -> Iterator[dict]:
