@@ -18,7 +18,8 @@ def audit_event_build(
     """An unsaved audit event, for callers that insert many at once."""
     return AuditEvent(
         item=item,
-        workflow=workflow if workflow is not None else getattr(item, "workflow", None),
+        # The id, not the object: reading item.workflow would cost a query on every transition.
+        workflow_id=workflow.pk if workflow is not None else getattr(item, "workflow_id", None),
         action=action,
         from_status=from_status,
         to_status=to_status,

@@ -99,6 +99,7 @@ def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, ite
         target_queue=queue,
         payload=payload,
         next_attempt_at=now,
+        enqueued_at=now if kind != TargetKind.POLL else None,
         give_up_at=now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS),
         created_at=now,
     )
@@ -251,10 +252,20 @@ def delivery_attempt(*, delivery_pk: int) -> str:
 
 
 def _attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
+    """Record the attempt and its consequence. The attempt's lease makes the row ours, so no row
+    lock is needed, and only the changed columns are written (never the payload)."""
     now = timezone.now()
+    delivery.attempts += 1
+    delivery.leased_until = None
+    delivery.last_error = result.error
+    outcome = result.outcome
+    if outcome == "retry" and (
+        delivery.attempts >= settings.TOLLGATE_DELIVERY_MAX_ATTEMPTS or now >= delivery.give_up_at
+    ):
+        outcome = "terminal"
+        delivery.last_error = f"retry budget spent after {delivery.attempts} attempts: {result.error}"
+    changed = ["attempts", "leased_until", "last_error"]
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("item").get(pk=delivery.pk)
-        delivery.attempts += 1
         DeliveryAttempt.objects.create(
             delivery=delivery,
             number=delivery.attempts,
@@ -264,16 +275,9 @@ def _attempt_record(delivery: Delivery, result: AttemptResult, *, started: datet
             error=result.error,
             outcome=result.outcome,
         )
-        delivery.leased_until = None
-        delivery.last_error = result.error
-        outcome = result.outcome
-        if outcome == "retry" and (
-            delivery.attempts >= settings.TOLLGATE_DELIVERY_MAX_ATTEMPTS or now >= delivery.give_up_at
-        ):
-            outcome = "terminal"
-            delivery.last_error = f"retry budget spent after {delivery.attempts} attempts: {result.error}"
         if outcome == "delivered":
             delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
+            changed += ["status", "delivered_at"]
             if delivery.item_id:
                 acknowledged = {"acknowledged_at": now} if delivery.kind == TargetKind.WEBHOOK else {}
                 ExceptionItem.objects.filter(pk=delivery.item_id, delivered_at__isnull=True).update(
@@ -286,36 +290,46 @@ def _attempt_record(delivery: Delivery, result: AttemptResult, *, started: datet
                 max_seconds=settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS,
             )
             if result.retry_after:
-                delay = max(
-                    delay, timedelta(seconds=min(result.retry_after, settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS))
-                )
-            delivery.next_attempt_at = now + delay
+                cap = settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS
+                delay = max(delay, timedelta(seconds=min(result.retry_after, cap)))
+            # The sweep publishes it again when it is due; nothing waits in the broker meanwhile.
+            delivery.next_attempt_at, delivery.enqueued_at = now + delay, None
+            changed += ["next_attempt_at", "enqueued_at"]
         else:
             delivery.status, delivery.dead_at = DeliveryStatus.DEAD, now
+            changed += ["status", "dead_at"]
             if delivery.item_id:
+                item = ExceptionItem.objects.get(pk=delivery.item_id)
                 audit_record(
                     action="delivery_dead",
                     actor=None,
                     actor_label="system",
-                    item=delivery.item,
-                    from_status=delivery.item.status,
-                    to_status=delivery.item.status,
+                    item=item,
+                    from_status=item.status,
+                    to_status=item.status,
                     payload={"delivery_id": delivery.public_id, "error": delivery.last_error},
                     at=now,
                 )
-        delivery.save()
+        delivery.save(update_fields=changed)
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Pending deliveries whose time has come and that no attempt holds (lost tasks, killed workers)."""
+    """Claim for publishing the pending deliveries whose time has come, that no attempt holds and
+    that were not published recently (lost tasks, killed workers, a restarted broker, retries)."""
     now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS)
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return list(
-        Delivery.objects.filter(Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free)
-        .exclude(kind=TargetKind.POLL)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    unqueued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & unqueued)
+            .exclude(kind=TargetKind.POLL)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Delivery.objects.filter(pk__in=due).update(enqueued_at=now)
+    return due
 
 
 def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:
@@ -329,7 +343,7 @@ def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:
         )
         for delivery in dead:
             delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None
-            delivery.next_attempt_at, delivery.leased_until = now, None
+            delivery.next_attempt_at, delivery.leased_until, delivery.enqueued_at = now, None, now
             delivery.give_up_at = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS)
         Delivery.objects.bulk_update(
             dead, ["status", "attempts", "dead_at", "next_attempt_at", "leased_until", "give_up_at"]

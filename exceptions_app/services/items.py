@@ -7,7 +7,7 @@ the row, and every later action is a conditional update that fails if the lease 
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -56,6 +56,48 @@ def _lock_for_claim(candidates: QuerySet) -> QuerySet:
     return candidates.select_for_update(skip_locked=True, of=("self",))
 
 
+# On PostgreSQL claim-next is one statement: lock the head of the queue (served by the partial
+# index item_claim_order), mark it claimed and write its audit event, committed at once.
+CLAIM_HEAD_LOCK = "FOR UPDATE SKIP LOCKED"
+_CLAIM_NEXT_SQL = """
+WITH head AS (
+    SELECT id FROM exceptions_app_exceptionitem
+    WHERE queue_id = %(queue)s AND status = 'open'
+    ORDER BY priority DESC, due_at, id
+    LIMIT 1
+    {lock}
+), claimed AS (
+    UPDATE exceptions_app_exceptionitem AS item
+    SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = %(now)s, claim_expires_at = %(lease)s,
+        first_claimed_at = coalesce(item.first_claimed_at, %(now)s), updated_at = %(now)s
+    FROM head
+    WHERE item.id = head.id
+    RETURNING item.*
+), event AS (
+    INSERT INTO exceptions_app_auditevent
+        (item_id, workflow_id, action, from_status, to_status, actor_id, actor_label, payload, created_at)
+    SELECT id, workflow_id, 'claimed', 'open', 'claimed', %(user)s, %(label)s,
+           jsonb_build_object('lease_until', %(lease_text)s::text), %(now)s
+    FROM claimed
+)
+SELECT * FROM claimed
+"""
+
+
+def _claim_next_in_one_statement(queue: Queue, user, now: datetime) -> ExceptionItem | None:
+    lease = _lease_end(now)
+    params = {
+        "queue": queue.pk,
+        "user": user.pk,
+        "now": now,
+        "lease": lease,
+        "label": user.get_username(),
+        "lease_text": lease.isoformat(),
+    }
+    with transaction.atomic():
+        return next(iter(ExceptionItem.objects.raw(_CLAIM_NEXT_SQL.format(lock=CLAIM_HEAD_LOCK), params)), None)
+
+
 def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
     item.status = ItemStatus.CLAIMED
     item.claimed_by = user
@@ -72,6 +114,8 @@ def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | No
     """Lease the most urgent open item of ``queue`` (priority, then due time, then arrival)."""
     queue_check_access(principal=principal, queue=queue)
     user = principal.user
+    if connection.vendor == "postgresql":
+        return _claim_next_in_one_statement(queue, user, timezone.now())
     with transaction.atomic():
         candidates = ExceptionItem.objects.filter(queue=queue, status=ItemStatus.OPEN).order_by(
             "-priority", "due_at", "id"

@@ -2,6 +2,7 @@
 acknowledged late and requeued if its worker dies."""
 
 from celery import shared_task
+from django.conf import settings
 
 from exceptions_app.services import deliveries
 
@@ -14,6 +15,8 @@ def deliver(delivery_pk: int) -> str:
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def deliveries_sweep() -> int:
     due = deliveries.deliveries_due()
+    # A message still waiting when the row may be re-published is stale: let the broker drop it.
+    expires = settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS
     for pk in due:
-        deliver.delay(pk)
+        deliver.apply_async((pk,), expires=expires)
     return len(due)
