@@ -79,3 +79,21 @@ def test_integers_outside_their_bounds_are_refused(monkeypatch):
 def test_lists_split_on_commas_and_drop_blanks(monkeypatch):
     monkeypatch.setenv("SOME_LIST", " a.example , ,b.example")
     assert env.env_list("SOME_LIST", []) == ["a.example", "b.example"]
+
+
+def test_production_settings_pass_the_deployment_check():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=dict(
+            os.environ,
+            DEBUG="false",
+            TOLLGATE_HTTPS="true",
+            ALLOWED_HOSTS="tollgate.example.com",
+            SECRET_KEY="a-long-random-production-secret-" + "x" * 40,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
