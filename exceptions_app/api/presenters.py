@@ -41,7 +41,7 @@ def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
             "acknowledged_at": _iso(item.acknowledged_at),
         },
         "claim": {"claimed_by": item.claimed_by.get_username(), "expires_at": _iso(item.claim_expires_at)}
-        if item.claimed_by_id
+        if item.status == "claimed"
         else None,
     }
     if captured:

@@ -50,6 +50,10 @@ _cache_lock = threading.Lock()
 _CACHE_LIMIT = 1000
 
 
+def compiled_policy_cached(version_id: int) -> CompiledPolicy | None:
+    return _cache.get(version_id)
+
+
 def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
     compiled = _cache.get(version_id)
     if compiled is not None:

@@ -18,12 +18,19 @@ from exceptions_app.models import (
     GateDecision,
     ItemKind,
     ItemStatus,
+    PolicyVersion,
     Principal,
     Queue,
     Verdict,
     Workflow,
 )
-from exceptions_app.policy.evaluation import CompiledPolicy, Evaluation, policy_compile, policy_evaluate
+from exceptions_app.policy.evaluation import (
+    CompiledPolicy,
+    Evaluation,
+    compiled_policy_cached,
+    policy_compile,
+    policy_evaluate,
+)
 from exceptions_app.services.audit import audit_event_build
 from exceptions_app.services.deliveries import deliveries_record_for_decisions
 from exceptions_app.services.priority import priority_compute
@@ -94,30 +101,38 @@ def request_fingerprint(request) -> str:
 
 
 class _WorkflowScope:
-    """Workflows by name for one principal, loaded once per request (a batch may name many)."""
+    """Workflows by name for one principal, loaded once per request (a batch may name many).
+
+    The hot path is one query that finds the workflow among the principal's own; only when it is
+    not there does a second query tell "unknown" (404) from "not yours" (403). The policy document
+    is loaded only when this process has not compiled that version yet."""
 
     def __init__(self, principal: Principal):
         self.principal = principal
         self._workflows: dict[str, Workflow | None] = {}
-        self._allowed: set[int] | None = None
 
     def get(self, name: str) -> Workflow:
         if name not in self._workflows:
-            self._workflows[name] = Workflow.objects.select_related("current_policy").filter(name=name).first()
+            self._workflows[name] = (
+                Workflow.objects.select_related("current_policy")
+                .defer("current_policy__document")
+                .filter(name=name, agents=self.principal, current_policy__isnull=False)
+                .first()
+            )
         workflow = self._workflows[name]
-        if workflow is None or workflow.current_policy is None:
-            raise NotFound(f"unknown workflow {name!r}", fields=[{"path": "workflow", "message": "unknown workflow"}])
-        if self._allowed is None:
-            self._allowed = set(self.principal.workflows.values_list("id", flat=True))
-        if workflow.pk not in self._allowed:
+        if workflow is not None:
+            return workflow
+        if Workflow.objects.filter(name=name, current_policy__isnull=False).exists():
             raise Forbidden(
                 f"this token may not submit to workflow {name!r}",
                 fields=[{"path": "workflow", "message": "not among this token's workflows"}],
             )
-        return workflow
+        raise NotFound(f"unknown workflow {name!r}", fields=[{"path": "workflow", "message": "unknown workflow"}])
 
 
 class _QueueCache:
+    """Queues by name for one request (a batch holds many items for few queues)."""
+
     def __init__(self):
         self._queues: dict[str, Queue] = {}
 
@@ -129,7 +144,11 @@ class _QueueCache:
 
 def _compiled(workflow: Workflow) -> CompiledPolicy:
     version = workflow.current_policy
-    return policy_compile(version.pk, version.document)
+    compiled = compiled_policy_cached(version.pk)
+    if compiled is None:
+        document = PolicyVersion.objects.values_list("document", flat=True).get(pk=version.pk)
+        compiled = policy_compile(version.pk, document)
+    return compiled
 
 
 def _prepare(scope: _WorkflowScope, request: DecisionRequest) -> _Prepared:

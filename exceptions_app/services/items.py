@@ -279,7 +279,8 @@ def item_resolve(
         item.resolution_note = note
         item.resolved_by = user
         item.resolved_at = now
-        item.claim_expires_at = None
+        # The resolver is recorded in resolved_by; a resolved item holds no claim.
+        item.claimed_by, item.claimed_at, item.claim_expires_at = None, None, None
         item.updated_at = now
         item.save(
             update_fields=[
@@ -290,6 +291,8 @@ def item_resolve(
                 "resolution_note",
                 "resolved_by",
                 "resolved_at",
+                "claimed_by",
+                "claimed_at",
                 "claim_expires_at",
                 "updated_at",
             ]
