@@ -17,10 +17,10 @@ def _finite(value: float) -> float:
     return value
 
 
-class DecisionInput(serializers.Serializer):
+class CapturedStateInput(serializers.Serializer):
+    """The state an agent captures with an output or a failure, shared by decisions and reports."""
+
     workflow = serializers.CharField(max_length=128)
-    output = serializers.JSONField()
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
     input = serializers.JSONField(required=False, allow_null=True, default=None)
     context = serializers.JSONField(required=False, allow_null=True, default=None)
     trace = serializers.JSONField(required=False, allow_null=True, default=None)
@@ -36,6 +36,11 @@ class DecisionInput(serializers.Serializer):
         rounding=ROUND_HALF_UP,
     )
     model_version = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class DecisionInput(CapturedStateInput):
+    output = serializers.JSONField()
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
 
 
 class BatchEntryInput(DecisionInput):
@@ -47,27 +52,11 @@ class BatchInput(serializers.Serializer):
     decisions = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH)
 
 
-class ReportInput(serializers.Serializer):
-    workflow = serializers.CharField(max_length=128)
+class ReportInput(CapturedStateInput):
     reason = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]{0,63}$", help_text="a reason code, e.g. tool_failure")
     message = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, default=Severity.MEDIUM)
     output = serializers.JSONField(required=False, allow_null=True, default=None)
-    input = serializers.JSONField(required=False, allow_null=True, default=None)
-    context = serializers.JSONField(required=False, allow_null=True, default=None)
-    trace = serializers.JSONField(required=False, allow_null=True, default=None)
-    correlation_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
-    value_at_risk = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=2,
-        min_value=0,
-        required=False,
-        allow_null=True,
-        default=None,
-        rounding=ROUND_HALF_UP,
-    )
-    model_version = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class ResolutionOutput(serializers.Serializer):

@@ -110,6 +110,21 @@ def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
     )
 
 
+def _claim(item: ExceptionItem, *, user, now: datetime) -> None:
+    """Lease ``item`` to ``user`` and audit it, from whatever state it was in."""
+    previous = item.status
+    _mark_claimed(item, user=user, now=now)
+    audit_record(
+        action="claimed",
+        actor=user,
+        item=item,
+        from_status=previous,
+        to_status=ItemStatus.CLAIMED,
+        payload={"lease_until": item.claim_expires_at.isoformat()},
+        at=now,
+    )
+
+
 def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | None:
     """Lease the most urgent open item of ``queue`` (priority, then due time, then arrival)."""
     queue_check_access(principal=principal, queue=queue)
@@ -123,17 +138,7 @@ def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | No
         item = _lock_for_claim(candidates).first()
         if item is None:
             return None
-        now = timezone.now()
-        _mark_claimed(item, user=user, now=now)
-        audit_record(
-            action="claimed",
-            actor=user,
-            item=item,
-            from_status=ItemStatus.OPEN,
-            to_status=ItemStatus.CLAIMED,
-            payload={"lease_until": item.claim_expires_at.isoformat()},
-            at=now,
-        )
+        _claim(item, user=user, now=timezone.now())
     return item
 
 
@@ -150,17 +155,7 @@ def item_claim(*, item_id: int, principal: Principal) -> ExceptionItem:
             raise IllegalTransition(f"item {item_id} is claimed by {item.claimed_by.get_username()}")
         if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
             raise IllegalTransition(f"item {item_id} is {item.status} and cannot be claimed")
-        previous = item.status
-        _mark_claimed(item, user=user, now=now)
-        audit_record(
-            action="claimed",
-            actor=user,
-            item=item,
-            from_status=previous,
-            to_status=ItemStatus.CLAIMED,
-            payload={"lease_until": item.claim_expires_at.isoformat()},
-            at=now,
-        )
+        _claim(item, user=user, now=now)
     return item
 
 
