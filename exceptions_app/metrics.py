@@ -3,7 +3,6 @@ the same whichever gunicorn or Celery process served or did the work."""
 
 import hmac
 import ipaddress
-from collections import defaultdict
 
 from django.conf import settings
 from django.db.models import Sum
@@ -17,6 +16,7 @@ from exceptions_app.models import (
     Delivery,
     DeliveryHourly,
     DeliveryStatus,
+    HistogramTotal,
     Queue,
     QueueSnapshot,
     ResolutionHourly,
@@ -26,18 +26,13 @@ from exceptions_app.services.tallies import LATENCY_BUCKETS
 from exceptions_app.stats import latest_snapshots
 
 
-def _histogram(name: str, documentation: str, rows, buckets_field: str, sum_field: str) -> HistogramMetricFamily:
-    counts = [0] * len(LATENCY_BUCKETS)
-    total = 0.0
-    for row in rows:
-        for index, value in enumerate(getattr(row, buckets_field) or []):
-            counts[index] += value
-        total += getattr(row, sum_field)
+def _histogram(name: str, documentation: str, total: HistogramTotal | None) -> HistogramMetricFamily:
+    counts = (total.buckets if total and total.buckets else None) or [0] * len(LATENCY_BUCKETS)
     cumulative, running = [], 0
     for upper, count in zip(LATENCY_BUCKETS, counts, strict=True):
         running += count
         cumulative.append(("+Inf" if upper == float("inf") else str(float(upper)), running))
-    return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=total)
+    return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=total.seconds_sum if total else 0.0)
 
 
 class TollgateCollector:
@@ -70,48 +65,23 @@ class TollgateCollector:
         yield decisions
 
         resolutions = CounterMetricFamily("tollgate_resolutions", "Items resolved.", labels=["workflow", "outcome"])
-        totals = defaultdict(int)
-        resolution_rows = list(ResolutionHourly.objects.select_related("workflow"))
-        for row in resolution_rows:
-            totals[(row.workflow.name, row.outcome)] += row.count
-        for (workflow, outcome), total in sorted(totals.items()):
-            resolutions.add_metric([workflow, outcome], total)
+        for row in ResolutionHourly.objects.values("workflow__name", "outcome").annotate(total=Sum("count")).order_by():
+            resolutions.add_metric([row["workflow__name"], row["outcome"]], row["total"])
         yield resolutions
 
         deliveries = CounterMetricFamily("tollgate_deliveries", "Delivery attempts by outcome.", labels=["outcome"])
-        delivery_rows = list(DeliveryHourly.objects.all())
-        outcomes = defaultdict(int)
-        for row in delivery_rows:
-            outcomes[row.outcome] += row.count
-        for outcome, total in sorted(outcomes.items()):
-            deliveries.add_metric([outcome], total)
+        for row in DeliveryHourly.objects.values("outcome").annotate(total=Sum("count")).order_by("outcome"):
+            deliveries.add_metric([row["outcome"]], row["total"])
         yield deliveries
 
         dead = GaugeMetricFamily("tollgate_dead_letters", "Deliveries in the dead letter, awaiting redelivery.")
         dead.add_metric([], Delivery.objects.filter(status=DeliveryStatus.DEAD).count())
         yield dead
 
-        yield _histogram(
-            "tollgate_waiting_seconds",
-            "Queued to first claim.",
-            resolution_rows,
-            "waiting_buckets",
-            "waiting_seconds_sum",
-        )
-        yield _histogram(
-            "tollgate_handling_seconds",
-            "First claim to resolution.",
-            resolution_rows,
-            "handling_buckets",
-            "handling_seconds_sum",
-        )
-        yield _histogram(
-            "tollgate_delivery_seconds",
-            "Resolution to delivered.",
-            [row for row in delivery_rows if row.outcome == "delivered"],
-            "latency_buckets",
-            "latency_seconds_sum",
-        )
+        totals = {total.stage: total for total in HistogramTotal.objects.all()}
+        yield _histogram("tollgate_waiting_seconds", "Queued to first claim.", totals.get("waiting"))
+        yield _histogram("tollgate_handling_seconds", "First claim to resolution.", totals.get("handling"))
+        yield _histogram("tollgate_delivery_seconds", "Resolution to delivered.", totals.get("delivery"))
 
 
 def _allowed(request) -> bool:

@@ -40,13 +40,12 @@ def bars(labels: list[str], values: list[float]) -> dict:
     }
 
 
-def hourly_throughput(snapshots, *, now: datetime) -> dict:
-    """Arrivals and completions per hour over the last 24 hours, from snapshot rows."""
+def hourly_throughput(hourly, *, now: datetime) -> dict:
+    """Arrivals and completions per hour over the last 24 hours, from rows of hourly sums."""
     arrivals, completions = defaultdict(int), defaultdict(int)
-    for row in snapshots:
-        hour = row["taken_at"].replace(minute=0, second=0, microsecond=0)
-        arrivals[hour] += row["arrivals"]
-        completions[hour] += row["completions"]
+    for row in hourly:
+        arrivals[row["hour"]] += row["arrivals"] or 0
+        completions[row["hour"]] += row["completions"] or 0
     hours = [(now - timedelta(hours=offset)).replace(minute=0, second=0, microsecond=0) for offset in range(23, -1, -1)]
     return {
         "arrivals": bars([f"{hour:%H}h" for hour in hours], [arrivals[hour] for hour in hours]),

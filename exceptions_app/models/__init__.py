@@ -11,7 +11,14 @@ from exceptions_app.models.items import (
     Severity,
     SlaStage,
 )
-from exceptions_app.models.metrics import DecisionHourly, DeliveryHourly, QueueSnapshot, ResolutionHourly, TallyCursor
+from exceptions_app.models.metrics import (
+    DecisionHourly,
+    DeliveryHourly,
+    HistogramTotal,
+    QueueSnapshot,
+    ResolutionHourly,
+    TallyCursor,
+)
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
 from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
@@ -30,6 +37,7 @@ __all__ = [
     "ExceptionItem",
     "FeedCursor",
     "GateDecision",
+    "HistogramTotal",
     "ItemKind",
     "ItemStatus",
     "PolicySource",

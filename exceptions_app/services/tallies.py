@@ -13,6 +13,7 @@ from exceptions_app.models import (
     DeliveryAttempt,
     DeliveryHourly,
     GateDecision,
+    HistogramTotal,
     ResolutionHourly,
     TallyCursor,
 )
@@ -164,6 +165,11 @@ def resolutions_tally() -> int:
             target.handling_seconds_sum += delta["handling_sum"]
 
         _upsert(ResolutionHourly, ["hour", "workflow_id", "resolver", "outcome", "band"], changes, merge)
+        waiting, handling = _empty_buckets(), _empty_buckets()
+        for entry in changes.values():
+            waiting, handling = _add(waiting, entry["waiting"]), _add(handling, entry["handling"])
+        _add_to_total("waiting", waiting, sum(entry["waiting_sum"] for entry in changes.values()))
+        _add_to_total("handling", handling, sum(entry["handling_sum"] for entry in changes.values()))
 
     return _advance("resolutions", read, apply)
 
@@ -197,8 +203,19 @@ def deliveries_tally() -> int:
             target.latency_seconds_sum += delta["sum"]
 
         _upsert(DeliveryHourly, ["hour", "outcome"], changes, merge)
+        latency = _empty_buckets()
+        for entry in changes.values():
+            latency = _add(latency, entry["latency"])
+        _add_to_total("delivery", latency, sum(entry["sum"] for entry in changes.values()))
 
     return _advance("deliveries", read, apply)
+
+
+def _add_to_total(stage: str, buckets: list[int], seconds: float) -> None:
+    total, _ = HistogramTotal.objects.select_for_update().get_or_create(stage=stage)
+    total.buckets = _add(total.buckets, buckets)
+    total.seconds_sum += seconds
+    total.save(update_fields=["buckets", "seconds_sum"])
 
 
 def _add(left: list[int], right: list[int]) -> list[int]:
