@@ -1,0 +1,378 @@
+"""Shared helpers for the benchmarks: a fresh database, a gunicorn server on loopback, results files.
+
+Everything runs on 127.0.0.1 only, and every wait is bounded in time.
+"""
+
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HOST = "127.0.0.1"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BIN = Path(sys.executable).parent
+
+
+def bench_env(database: str, redis_db: int = 14) -> dict:
+    """The server's environment: PostgreSQL and Redis on loopback, no rate limit, quiet logs."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        SECRET_KEY="bench",
+        DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        TOLLGATE_RATE_LIMIT_PER_MINUTE="100000000",
+        TOLLGATE_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="exceptions_app.settings",
+    )
+    return env
+
+
+def database_url(database: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{database}"
+
+
+def database_recreate(database: str) -> None:
+    """Drop (if it exists) and create an empty database; only the one named here."""
+    if not database.startswith("tollgate_bench"):
+        raise ValueError(f"refusing to drop {database!r}: bench databases start with tollgate_bench")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def sql_scalar(database: str, query: str) -> object:
+    with psycopg.connect(database_url(database), connect_timeout=10) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+def manage(env: dict, *args: str, timeout: float = 300) -> str:
+    """Run ``manage.py`` with the bench environment; its stdout, or an error with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn on 127.0.0.1 with the gthread worker; stderr goes to a temporary log file."""
+
+    def __init__(self, env: dict, *, workers: int, threads: int):
+        self.env, self.workers, self.threads = env, workers, threads
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = Path(tempfile.mkstemp(prefix="tollgate-bench-gunicorn-", suffix=".log")[1])
+
+    def start(self, timeout: float = 60) -> None:
+        command = [
+            str(BIN / "gunicorn"),
+            "exceptions_app.wsgi",
+            "--bind",
+            f"{HOST}:{self.port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--backlog",
+            "256",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+        ]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.healthy():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not healthy after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def healthy(self) -> bool:
+        try:
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        if self.process is None:
+            return []
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return []
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log_tail(self, limit: int = 8000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, or 0.0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _system_busy_seconds() -> float:
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the gunicorn workers, by the PostgreSQL backends of one database, and by everything
+    else on the machine, between start() and stop(): per-decision costs that survive a noisy host."""
+
+    def __init__(self, server: Gunicorn, database: str):
+        self.server, self.database = server, database
+
+    def _backends(self) -> set[int]:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        with psycopg.connect(database_url(self.database), connect_timeout=10) as conn:
+            return {row[0] for row in conn.execute(query, [self.database])}
+
+    def start(self) -> None:
+        self.began, self.busy = time.monotonic(), _system_busy_seconds()
+        self.workers = {pid: _cpu_seconds(pid) for pid in self.server.worker_pids()}
+        self.backends = {pid: _cpu_seconds(pid) for pid in self._backends()}
+
+    def stop(self, client_cpu_s: float = 0.0) -> dict:
+        elapsed, busy = time.monotonic() - self.began, _system_busy_seconds() - self.busy
+        workers = {pid: _cpu_seconds(pid) - self.workers.get(pid, 0.0) for pid in self.server.worker_pids()}
+        backends = {
+            pid: _cpu_seconds(pid) - self.backends.get(pid, 0.0) for pid in set(self.backends) | self._backends()
+        }
+        server, postgres = sum(workers.values()), sum(max(0.0, cpu) for cpu in backends.values())
+        return {
+            "elapsed_s": round(elapsed, 3),
+            "gunicorn_cpu_s": round(server, 3),
+            "postgres_cpu_s": round(postgres, 3),
+            "client_cpu_s": round(client_cpu_s, 3),
+            "other_cpu_s": round(max(0.0, busy - server - postgres - client_cpu_s), 3),
+        }
+
+
+def machine_info(database: str) -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "postgres": sql_scalar(database, "SHOW server_version"),
+        "platform": platform.platform(),
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0.0 for an empty list."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def table_print(rows: list[dict]) -> None:
+    columns = ["name", "workload", "figure", "target", "result"]
+    widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}
+    print("  ".join(column.ljust(widths[column]) for column in columns))
+    print("  ".join("-" * widths[column] for column in columns))
+    for row in rows:
+        print("  ".join(str(row[column]).ljust(widths[column]) for column in columns))
+
+
+def results_write(name: str, data: dict) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def table_print_columns(rows: list[dict], columns: list[str]) -> None:
+    """Like table_print, with the columns named by the caller."""
+    widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}
+    print("  ".join(column.ljust(widths[column]) for column in columns))
+    print("  ".join("-" * widths[column] for column in columns))
+    for row in rows:
+        print("  ".join(str(row[column]).ljust(widths[column]) for column in columns))
+
+
+# --- Celery worker and beat (added for bench/delivery.py) -------------------------------------------------
+
+
+def redis_flush(redis_db: int) -> None:
+    """Empty one Redis database on loopback (the bench's own, never db 0)."""
+    import redis
+
+    if redis_db == 0:
+        raise ValueError("refusing to flush Redis db 0: bench databases use their own number")
+    client = redis.Redis(host=HOST, port=6379, db=redis_db, socket_timeout=10)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, or 0.0 once it is gone."""
+    return _cpu_seconds(pid)
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all cores)."""
+    return _system_busy_seconds()
+
+
+def process_tree(pid: int, depth: int = 4) -> list[int]:
+    """``pid`` and its descendants (bounded depth), from /proc."""
+    found, level = [pid], [pid]
+    for _ in range(depth):
+        children = []
+        for parent in level:
+            try:
+                children += [int(child) for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+            except OSError:
+                continue
+        if not children:
+            break
+        found += children
+        level = children
+    return found
+
+
+class CeleryProcess:
+    """``celery -A exceptions_app <args>`` (a worker or beat) in its own session; output to a temporary log."""
+
+    def __init__(self, env: dict, *args: str, name: str):
+        self.env, self.name = env, name
+        self.command = [sys.executable, "-m", "celery", "-A", "exceptions_app", *args]
+        self.process: subprocess.Popen | None = None
+        self.log = Path(tempfile.mkstemp(prefix=f"tollgate-bench-{name}-", suffix=".log")[1])
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def pids(self) -> list[int]:
+        return process_tree(self.process.pid) if self.alive() else []
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM (warm shutdown), then SIGKILL to the process group this object started."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+    def log_tail(self, limit: int = 8000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+# --- in-process measurements (added for bench/pages.py) ----------------------------------------------------
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process so far."""
+    times = os.times()
+    return times.user + times.system
+
+
+def client_backend_pids(database: str) -> set[int]:
+    """PostgreSQL client backends connected to one database, not counting the connection that asks."""
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid()"
+    )
+    with psycopg.connect(database_url(database), connect_timeout=10) as conn:
+        return {row[0] for row in conn.execute(query, [database])}
+
+
+class LocalCpuMeter:
+    """CPU used by this process, by the PostgreSQL client backends of one database, and by everything else on
+    the machine, between start() and stop(): for benchmarks that serve requests in-process (Django's test
+    Client), where this process is the server."""
+
+    def __init__(self, database: str):
+        self.database = database
+
+    def start(self) -> None:
+        self.backends = {pid: _cpu_seconds(pid) for pid in client_backend_pids(self.database)}
+        self.load = os.getloadavg()[0]
+        self.own, self.busy, self.began = own_cpu_seconds(), _system_busy_seconds(), time.monotonic()
+
+    def stop(self) -> dict:
+        elapsed, own = time.monotonic() - self.began, own_cpu_seconds() - self.own
+        busy = _system_busy_seconds() - self.busy
+        pids = set(self.backends) | client_backend_pids(self.database)
+        postgres = sum(max(0.0, _cpu_seconds(pid) - self.backends.get(pid, 0.0)) for pid in pids)
+        other = max(0.0, busy - own - postgres)
+        return {
+            "elapsed_s": round(elapsed, 3),
+            "own_cpu_s": round(own, 3),
+            "postgres_cpu_s": round(postgres, 3),
+            "other_cpu_s": round(other, 3),
+            "other_cores": round(other / elapsed, 2) if elapsed else 0.0,
+            "machine_busy_cores": round(busy / elapsed, 2) if elapsed else 0.0,
+            "loadavg_1m": [round(self.load, 2), round(os.getloadavg()[0], 2)],
+        }

@@ -1,0 +1,282 @@
+"""Intake benchmark: single decisions and batches against gunicorn + PostgreSQL + Redis on loopback.
+
+    .venv/bin/python bench/intake.py [--quick]
+
+Creates the database tollgate_bench afresh, loads policies/, makes an agent token, starts gunicorn
+on a free 127.0.0.1 port, measures, checks the rows written, prints a table and writes
+bench/results/intake.json. Targets (from the issue): single decisions >= 500/s with p95 < 20 ms;
+batches >= 10,000 decisions/s; no errors. Besides rates it reports the CPU each decision costs
+(gunicorn workers, PostgreSQL backends), which stays meaningful when other work shares the machine.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import resource
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DATABASE = "tollgate_bench"
+WORKFLOW = "billing.invoice_adjustment"
+SINGLE, BATCH = "/api/v1/decisions", "/api/v1/decisions/batch"
+MAX_RATE = 20_000  # requests per second per client: caps every loop's count, whatever the clock says
+
+
+def decision(rng: random.Random, serial: int) -> dict:
+    """A billing adjustment: ~70% proceed, ~25% hold (low confidence, large or mismatched), ~5% reject."""
+    kind, currency = rng.choice(["credit", "refund", "rerate"]), rng.choice(["USD", "EUR", "GBP"])
+    amount, invoice_currency, roll = round(rng.uniform(5, 2500), 2), currency, rng.random()
+    confidence = rng.uniform(0.90, 0.999)
+    if roll < 0.05:
+        confidence = rng.uniform(0.01, 0.19)
+    elif roll < 0.30:
+        cause = rng.random()
+        if cause < 0.6:
+            confidence = rng.uniform(0.40, 0.89)
+        elif cause < 0.85:
+            amount = round(rng.uniform(10_001, 60_000), 2)
+        else:
+            invoice_currency = "CHF"
+    parts = rng.randint(1, 3)
+    lines = [{"description": f"line {n + 1} of {kind}", "amount": round(amount / parts, 2)} for n in range(parts)]
+    return {
+        "workflow": WORKFLOW,
+        "confidence": round(confidence, 3),
+        "output": {
+            "invoice_id": f"INV-{2025_000_000 + serial}",
+            "type": kind,
+            "amount": amount,
+            "currency": currency,
+            "reason": f"{kind} requested by customer: service outage on {serial % 28 + 1:02d} March",
+            "lines": lines,
+        },
+        "input": {"invoice_total": round(amount * rng.uniform(1.2, 4.0), 2), "currency": invoice_currency},
+        "context": {"customer_id": f"C-{serial % 5000:05d}", "channel": rng.choice(["email", "chat", "portal"])},
+        "correlation_id": f"bench-{serial}",
+        "value_at_risk": f"{amount:.2f}",
+    }
+
+
+def _client(port, headers, path, bodies, start_at, duration, max_requests, out) -> None:
+    """One keep-alive connection posting ``bodies`` in turn until the deadline or the request cap."""
+    latencies, statuses, verdicts, samples, recorded, failed = [], Counter(), Counter(), [], 0, 0
+    conn = http.client.HTTPConnection(common.HOST, port, timeout=60)
+    time.sleep(max(0.0, start_at - time.time()))
+    began, deadline = time.time(), time.perf_counter() + duration
+    for i in range(max_requests):
+        if time.perf_counter() >= deadline:
+            break
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, bodies[i % len(bodies)], headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            statuses[type(error).__name__] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(common.HOST, port, timeout=60)
+            continue
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status] += 1
+        if response.status != 200:
+            if len(samples) < 3:
+                samples.append(data[:500].decode(errors="replace"))
+            continue
+        answer = json.loads(data)
+        if "results" in answer:
+            recorded, failed = recorded + answer["recorded"], failed + answer["failed"]
+            verdicts.update(result.get("verdict", "error") for result in answer["results"])
+        else:
+            recorded += 1
+            verdicts[answer["verdict"]] += 1
+    conn.close()
+    out.append(dict(latencies=latencies, statuses=statuses, verdicts=verdicts, recorded=recorded, failed=failed))
+    out[-1].update(samples=samples, began=began, ended=time.time())
+
+
+def _client_group(port, token, path, bodies, threads, start_at, duration, max_requests) -> tuple[list, float]:
+    """A process of ``threads`` clients (processes keep the clients' GIL out of the measurement)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    out, usage = [], resource.getrusage(resource.RUSAGE_SELF)
+    args = (port, headers, path, bodies, start_at, duration, max_requests, out)
+    workers = [threading.Thread(target=_client, args=args) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(duration + 120)
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    return out, end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime
+
+
+def load_run(server, token, path, bodies, *, clients, processes, duration, max_requests) -> dict:
+    """``clients`` closed-loop clients spread over ``processes`` processes; merged figures and CPU."""
+    processes, start_at = max(1, min(processes, clients)), time.time() + 1.0
+    shares = [clients // processes + (1 if n < clients % processes else 0) for n in range(processes)]
+    meter = common.CpuMeter(server, DATABASE)
+    meter.start()
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        args = [(server.port, token, path, bodies, n, start_at, duration, max_requests) for n in shares]
+        done = [job.get(timeout=duration + 180) for job in [pool.apply_async(_client_group, a) for a in args]]
+    cpu = meter.stop(client_cpu_s=sum(client_cpu for _, client_cpu in done))
+    parts = [part for group, _ in done for part in group]
+    statuses, verdicts = sum((p["statuses"] for p in parts), Counter()), sum((p["verdicts"] for p in parts), Counter())
+    latencies = [latency for part in parts for latency in part["latencies"]]
+    elapsed = max(part["ended"] for part in parts) - min(part["began"] for part in parts)
+    recorded = sum(part["recorded"] for part in parts)
+    per_decision = {
+        f"{k[:-6]}_ms_per_decision": round(1000 * v / max(1, recorded), 3) for k, v in cpu.items() if k[-6:] == "_cpu_s"
+    }
+    return {
+        "requests": len(latencies),
+        "ok": statuses.get(200, 0),
+        "errors": sum(count for status, count in statuses.items() if status != 200),
+        "statuses": {str(status): count for status, count in statuses.items()},
+        "recorded": recorded,
+        "failed": sum(part["failed"] for part in parts),
+        "verdicts": dict(verdicts),
+        "elapsed_s": round(elapsed, 3),
+        "rate_per_s": round(recorded / elapsed, 1) if elapsed > 0 else 0.0,
+        **{f"p{q}_ms": round(common.percentile(latencies, q / 100) * 1000, 2) for q in (50, 95, 99)},
+        "max_ms": round(max(latencies, default=0.0) * 1000, 2),
+        "cpu": {**cpu, **per_decision, "other_cores": round(cpu["other_cpu_s"] / max(cpu["elapsed_s"], 1e-9), 2)},
+        "error_samples": [sample for part in parts for sample in part["samples"]][:5],
+    }
+
+
+def _rows_count() -> tuple[int, int]:
+    tables = ("exceptions_app_gatedecision", "exceptions_app_exceptionitem")
+    return tuple(common.sql_scalar(DATABASE, f"SELECT count(*) FROM {table}") for table in tables)  # noqa: S608
+
+
+def _cpu_figure(run: dict) -> str:
+    cpu = run["cpu"]
+    server, cores = cpu["gunicorn_ms_per_decision"] + cpu["postgres_ms_per_decision"], os.cpu_count() or 1
+    return (
+        f"gunicorn {cpu['gunicorn_ms_per_decision']:.2f} + postgres {cpu['postgres_ms_per_decision']:.2f} ms CPU "
+        f"each: at most ~{1000 * cores / max(server, 1e-9):.0f}/s on {cores} cores; "
+        f"other load {cpu['other_cores']:.2f} cores"
+    )
+
+
+def table(single: dict, batch: dict, counts: dict, shape: str, batch_shape: str, server_errors: list) -> list[dict]:
+    """The printed rows: (name, workload, figure, target, PASS / FAIL / info)."""
+    verdicts, total = single["verdicts"], max(1, single["ok"])
+    mix = " / ".join(f"{v} {100 * verdicts.get(v, 0) / total:.0f}%" for v in ("proceed", "hold", "reject"))
+    single_rows = counts["after_single"][0] - counts["before"][0]
+    batch_rows = counts["after_batch"][0] - counts["after_single"][0]
+    held_items = counts["after_batch"][1] - counts["before"][1]
+    held = single["verdicts"].get("hold", 0) + batch["verdicts"].get("hold", 0)
+    latency = f"p50 {single['p50_ms']} / p95 {single['p95_ms']} / p99 {single['p99_ms']} ms"
+    rows = [
+        (
+            "single.throughput",
+            shape,
+            f"{single['rate_per_s']:.0f} decisions/s",
+            ">= 500/s",
+            single["rate_per_s"] >= 500,
+        ),
+        ("single.latency", shape, latency, "p95 < 20 ms", single["p95_ms"] < 20),
+        ("single.errors", shape, f"{single['errors']} non-200 of {single['requests']}", "0", single["errors"] == 0),
+        ("single.mix", shape, mix, "~70/25/5", None),
+        ("single.cpu", shape, _cpu_figure(single), "(report)", None),
+        ("single.rows", shape, f"{single_rows} rows for {single['ok']} 200s", "equal", single_rows == single["ok"]),
+        ("batch.throughput", batch_shape, f"{batch['rate_per_s']:.0f} decisions/s", ">= 10000/s", None),
+        ("batch.latency", batch_shape, f"p50 {batch['p50_ms']} / p95 {batch['p95_ms']} ms per batch", "(report)", None),
+        ("batch.errors", batch_shape, f"{batch['errors']} non-200, {batch['failed']} failed entries", "0", None),
+        ("batch.cpu", batch_shape, _cpu_figure(batch), "(report)", None),
+        ("batch.rows", batch_shape, f"{batch_rows} rows for {batch['recorded']} recorded", "equal", None),
+        ("items.rows", "both", f"{held_items} items for {held} holds", "equal", held_items == held),
+        ("server.errors", "both", f"{len(server_errors)} error lines in gunicorn log", "0", not server_errors),
+    ]
+    checks = {
+        "batch.throughput": batch["rate_per_s"] >= 10_000,
+        "batch.errors": batch["errors"] == 0 and batch["failed"] == 0,
+        "batch.rows": batch_rows == batch["recorded"],
+    }
+    result = {True: "PASS", False: "FAIL", None: "info"}
+    names = ("name", "workload", "figure", "target", "result")
+    return [dict(zip(names, (*row[:4], result[checks.get(row[0], row[4])]), strict=True)) for row in rows]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 s of single decisions and 10 batches")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent single-decision clients")
+    parser.add_argument("--processes", type=int, default=2, help="client processes the clients are spread over")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
+    duration, batches, warmup = (10, 10, 3) if args.quick else (60, 60, 5)
+    background = os.getloadavg()
+    if background[0] > 0.5:
+        print(f"warning: load average {background[0]:.2f} before start; rates will be noisy", file=sys.stderr)
+
+    rng = random.Random(20250301)
+    bodies = [json.dumps(decision(rng, n)).encode() for n in range(2000)]
+    batches_raw = [{"decisions": [decision(rng, 10_000 * (b + 1) + n) for n in range(1000)]} for b in range(4)]
+    batch_bodies = [json.dumps(body).encode() for body in batches_raw]
+
+    env = common.bench_env(DATABASE)
+    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
+    common.database_recreate(DATABASE)
+    common.manage(env, "migrate", "--no-input")
+    common.manage(env, "apply_policies", "policies/")
+    token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
+
+    server = common.Gunicorn(env, workers=args.workers, threads=args.threads)
+    single_load = dict(clients=args.clients, processes=args.processes)
+    batch_load = dict(clients=2, processes=2, duration=600)
+    try:
+        server.start()
+        print(f"gunicorn on port {server.port}, workers {server.worker_pids()}, log {server.log}", file=sys.stderr)
+        load_run(server, token, SINGLE, bodies, **single_load, duration=warmup, max_requests=warmup * MAX_RATE)
+        load_run(server, token, BATCH, batch_bodies, **batch_load, max_requests=1)
+        counts = {"before": _rows_count()}
+        cap = duration * MAX_RATE
+        single = load_run(server, token, SINGLE, bodies, **single_load, duration=duration, max_requests=cap)
+        counts["after_single"] = _rows_count()
+        batch = load_run(server, token, BATCH, batch_bodies, **batch_load, max_requests=max(1, batches // 2))
+        counts["after_batch"] = _rows_count()
+        log = server.log_tail(200_000).splitlines()
+        server_errors = [line for line in log if "Traceback" in line or "ERROR" in line]
+    finally:
+        server.stop()
+
+    shape = f"{args.clients} clients, {duration} s, {args.workers}w x {args.threads}t"
+    rows = table(single, batch, counts, shape, f"2 clients x {max(1, batches // 2)} x 1000", server_errors)
+    common.table_print(rows)
+    if server_errors:
+        print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)
+    machine = {**common.machine_info(DATABASE), "loadavg_before": background, "loadavg_end": os.getloadavg()}
+    path = common.results_write(
+        "intake",
+        {
+            "benchmark": "intake",
+            "mode": "quick" if args.quick else "full",
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine,
+            "parameters": {**vars(args), "duration_s": duration, "batches": batches, "batch_size": 1000},
+            "single": single,
+            "batch": batch,
+            "row_counts": counts,
+            "rows": rows,
+        },
+    )
+    print(f"\nresults: {path}", file=sys.stderr)
+    return 0 if all(row["result"] != "FAIL" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
