@@ -94,8 +94,8 @@ def _claim_next_in_one_statement(queue: Queue, user, now: datetime) -> Exception
         "label": user.get_username(),
         "lease_text": lease.isoformat(),
     }
-    with transaction.atomic():
-        return next(iter(ExceptionItem.objects.raw(_CLAIM_NEXT_SQL.format(lock=CLAIM_HEAD_LOCK), params)), None)
+    # One statement is its own transaction: no BEGIN/COMMIT round trips around it.
+    return next(iter(ExceptionItem.objects.raw(_CLAIM_NEXT_SQL.format(lock=CLAIM_HEAD_LOCK), params)), None)
 
 
 def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
