@@ -40,14 +40,6 @@ def bucket_percentile(counts: list[int], fraction: float, bounds: list[float] = 
     return bounds[-2]
 
 
-def _sum_buckets(rows, field: str) -> list[int]:
-    total = [0] * len(LATENCY_BUCKETS)
-    for row in rows:
-        for index, value in enumerate(getattr(row, field) or []):
-            total[index] += value
-    return total
-
-
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -117,17 +109,27 @@ def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
 
 def workflow_rates(*, since: datetime) -> list[dict]:
     """Review rate (held / all gate decisions) and override rate ((modified + rejected) / resolved
-    by a person), per workflow and confidence band."""
+    by a person), per workflow and confidence band; summed by the database."""
     decisions = defaultdict(lambda: defaultdict(int))
-    for row in DecisionHourly.objects.filter(hour__gte=since).select_related("workflow"):
-        for key in ((row.workflow.name, "all"), (row.workflow.name, row.band)):
-            decisions[key]["total"] += row.count
-            decisions[key][row.verdict] += row.count
+    for row in (
+        DecisionHourly.objects.filter(hour__gte=since)
+        .values("workflow__name", "verdict", "band")
+        .annotate(total=Sum("count"))
+        .order_by()
+    ):
+        for key in ((row["workflow__name"], "all"), (row["workflow__name"], row["band"])):
+            decisions[key]["total"] += row["total"]
+            decisions[key][row["verdict"]] += row["total"]
     resolutions = defaultdict(lambda: defaultdict(int))
-    for row in ResolutionHourly.objects.filter(hour__gte=since, outcome__in=HUMAN_OUTCOMES).select_related("workflow"):
-        for key in ((row.workflow.name, "all"), (row.workflow.name, row.band)):
-            resolutions[key]["resolved"] += row.count
-            resolutions[key][row.outcome] += row.count
+    for row in (
+        ResolutionHourly.objects.filter(hour__gte=since, outcome__in=HUMAN_OUTCOMES)
+        .values("workflow__name", "outcome", "band")
+        .annotate(total=Sum("count"))
+        .order_by()
+    ):
+        for key in ((row["workflow__name"], "all"), (row["workflow__name"], row["band"])):
+            resolutions[key]["resolved"] += row["total"]
+            resolutions[key][row["outcome"]] += row["total"]
     rows = []
     for workflow, band in sorted(set(decisions) | set(resolutions), key=lambda key: (key[0], key[1] != "all", key[1])):
         made, done = decisions[(workflow, band)], resolutions[(workflow, band)]
@@ -146,15 +148,31 @@ def workflow_rates(*, since: datetime) -> list[dict]:
     return rows
 
 
+def _summed(rows, index: int) -> list[int]:
+    total = [0] * len(LATENCY_BUCKETS)
+    for row in rows:
+        for position, value in enumerate(row[index] or []):
+            total[position] += value
+    return total
+
+
 def latency_split(*, since: datetime) -> list[dict]:
     """Decision latency split into waiting (queued to first claim), handling (claim to resolution)
     and delivery (resolution to delivered), as percentiles from the tallied histograms."""
-    resolutions = list(ResolutionHourly.objects.filter(hour__gte=since))
-    deliveries = list(DeliveryHourly.objects.filter(hour__gte=since, outcome="delivered"))
+    resolutions = list(
+        ResolutionHourly.objects.filter(hour__gte=since).values_list(
+            "waiting_buckets", "handling_buckets", "waiting_seconds_sum", "handling_seconds_sum"
+        )
+    )
+    deliveries = list(
+        DeliveryHourly.objects.filter(hour__gte=since, outcome="delivered").values_list(
+            "latency_buckets", "latency_seconds_sum"
+        )
+    )
     stages = [
-        ("waiting", _sum_buckets(resolutions, "waiting_buckets"), sum(r.waiting_seconds_sum for r in resolutions)),
-        ("handling", _sum_buckets(resolutions, "handling_buckets"), sum(r.handling_seconds_sum for r in resolutions)),
-        ("delivery", _sum_buckets(deliveries, "latency_buckets"), sum(d.latency_seconds_sum for d in deliveries)),
+        ("waiting", _summed(resolutions, 0), sum(row[2] for row in resolutions)),
+        ("handling", _summed(resolutions, 1), sum(row[3] for row in resolutions)),
+        ("delivery", _summed(deliveries, 0), sum(row[1] for row in deliveries)),
     ]
     return [
         {
@@ -169,13 +187,13 @@ def latency_split(*, since: datetime) -> list[dict]:
 
 
 def operator_table(*, since: datetime) -> list[dict]:
-    rows = defaultdict(lambda: {"resolved": 0, "handling": [0] * len(LATENCY_BUCKETS)})
-    for row in ResolutionHourly.objects.filter(hour__gte=since, outcome__in=HUMAN_OUTCOMES):
-        entry = rows[row.resolver]
-        entry["resolved"] += row.count
-        entry["handling"] = [
-            a + b for a, b in zip(entry["handling"], row.handling_buckets or entry["handling"], strict=True)
-        ]
+    handling: dict[str, list] = defaultdict(list)
+    resolved: dict[str, int] = defaultdict(int)
+    for resolver, count, buckets in ResolutionHourly.objects.filter(
+        hour__gte=since, outcome__in=HUMAN_OUTCOMES
+    ).values_list("resolver", "count", "handling_buckets"):
+        resolved[resolver] += count
+        handling[resolver].append((buckets,))
     claims = dict(
         ExceptionItem.objects.filter(status=ItemStatus.CLAIMED)
         .values_list("claimed_by__username")
@@ -185,11 +203,11 @@ def operator_table(*, since: datetime) -> list[dict]:
     return [
         {
             "operator": name,
-            "resolved": rows[name]["resolved"] if name in rows else 0,
-            "median_handling_seconds": bucket_percentile(rows[name]["handling"], 0.5) if name in rows else None,
+            "resolved": resolved.get(name, 0),
+            "median_handling_seconds": bucket_percentile(_summed(handling[name], 0), 0.5) if name in resolved else None,
             "current_claims": claims.get(name, 0),
         }
-        for name in sorted(set(rows) | set(claims))
+        for name in sorted(set(resolved) | set(claims))
     ]
 
 
