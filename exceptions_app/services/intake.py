@@ -36,11 +36,11 @@ from exceptions_app.services.deliveries import deliveries_record_for_decisions
 from exceptions_app.services.priority import priority_compute
 
 
-@dataclass(frozen=True)
-class DecisionRequest:
+@dataclass(frozen=True, kw_only=True)
+class CapturedState:
+    """What an agent sends with an output or a failure (the API's CapturedStateInput)."""
+
     workflow: str
-    output: object
-    confidence: float
     input: object = None
     context: object = None
     trace: object = None
@@ -51,21 +51,18 @@ class DecisionRequest:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True)
-class ReportRequest:
-    workflow: str
+@dataclass(frozen=True, kw_only=True)
+class DecisionRequest(CapturedState):
+    output: object
+    confidence: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportRequest(CapturedState):
     reason: str
     message: str = ""
     severity: str = "medium"
     output: object = None
-    input: object = None
-    context: object = None
-    trace: object = None
-    correlation_id: str = ""
-    callback_url: str = ""
-    value_at_risk: Decimal | None = None
-    model_version: str = ""
-    idempotency_key: str | None = None
 
 
 @dataclass
