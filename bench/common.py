@@ -213,6 +213,18 @@ def machine_info(database: str) -> dict:
     }
 
 
+def code_revision() -> str:
+    """The commit the bench ran against, with "+dirty" when the working tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile; 0.0 for an empty list."""
     if not values:

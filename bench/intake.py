@@ -260,6 +260,7 @@ def main() -> int:
     if server_errors:
         print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)
     machine = {**common.machine_info(DATABASE), "loadavg_before": background, "loadavg_end": os.getloadavg()}
+    machine["code"] = common.code_revision()
     path = common.results_write(
         "intake",
         {
