@@ -195,6 +195,16 @@ class CpuMeter:
         }
 
 
+def cpu_calibration_ms() -> float:
+    """Best of 5 runs of a fixed pure-Python loop: how fast this (possibly shared) CPU is right now."""
+    best = float("inf")
+    for _ in range(5):
+        began = time.process_time()
+        sum(i * i for i in range(300_000))
+        best = min(best, time.process_time() - began)
+    return round(best * 1000, 2)
+
+
 def machine_info(database: str) -> dict:
     model = ""
     try:
@@ -209,6 +219,7 @@ def machine_info(database: str) -> dict:
         "cpu_model": model,
         "python": platform.python_version(),
         "postgres": sql_scalar(database, "SHOW server_version"),
+        "cpu_calibration_ms": cpu_calibration_ms(),
         "platform": platform.platform(),
     }
 
@@ -351,25 +362,48 @@ def own_cpu_seconds() -> float:
 
 
 def client_backend_pids(database: str) -> set[int]:
-    """PostgreSQL client backends connected to one database, not counting the connection that asks."""
+    """PostgreSQL client backends (and live parallel workers) of one database, not counting the connection that
+    asks."""
     query = (
-        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type IN ('client backend', 'parallel worker') "
         "AND pid <> pg_backend_pid()"
     )
     with psycopg.connect(database_url(database), connect_timeout=10) as conn:
         return {row[0] for row in conn.execute(query, [database])}
 
 
+def _parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _reaped_children_seconds(pid: int | None) -> float:
+    """cutime + cstime of a process: CPU of its children that have exited and been waited for."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 class LocalCpuMeter:
-    """CPU used by this process, by the PostgreSQL client backends of one database, and by everything else on
-    the machine, between start() and stop(): for benchmarks that serve requests in-process (Django's test
-    Client), where this process is the server."""
+    """CPU used by this process, by PostgreSQL for one database, and by everything else on the machine, between
+    start() and stop(): for benchmarks that serve requests in-process (Django's test Client), where this process
+    is the server. PostgreSQL's share is its client backends of the database plus the children the postmaster
+    reaped meanwhile (parallel query workers; on a shared server also other databases' exited backends)."""
 
     def __init__(self, database: str):
         self.database = database
 
     def start(self) -> None:
-        self.backends = {pid: _cpu_seconds(pid) for pid in client_backend_pids(self.database)}
+        pids = client_backend_pids(self.database)
+        self.backends = {pid: _cpu_seconds(pid) for pid in pids}
+        self.postmaster = next((_parent_pid(pid) for pid in pids), None)
+        self.reaped = _reaped_children_seconds(self.postmaster)
         self.load = os.getloadavg()[0]
         self.own, self.busy, self.began = own_cpu_seconds(), _system_busy_seconds(), time.monotonic()
 
@@ -377,12 +411,18 @@ class LocalCpuMeter:
         elapsed, own = time.monotonic() - self.began, own_cpu_seconds() - self.own
         busy = _system_busy_seconds() - self.busy
         pids = set(self.backends) | client_backend_pids(self.database)
-        postgres = sum(max(0.0, _cpu_seconds(pid) - self.backends.get(pid, 0.0)) for pid in pids)
+        backends = sum(max(0.0, _cpu_seconds(pid) - self.backends.get(pid, 0.0)) for pid in pids)
+        if self.postmaster is None:
+            self.postmaster = next((_parent_pid(pid) for pid in pids), None)
+            self.reaped = _reaped_children_seconds(self.postmaster)
+        reaped = max(0.0, _reaped_children_seconds(self.postmaster) - self.reaped)
+        postgres = backends + reaped
         other = max(0.0, busy - own - postgres)
         return {
             "elapsed_s": round(elapsed, 3),
             "own_cpu_s": round(own, 3),
             "postgres_cpu_s": round(postgres, 3),
+            "postgres_reaped_cpu_s": round(reaped, 3),
             "other_cpu_s": round(other, 3),
             "other_cores": round(other / elapsed, 2) if elapsed else 0.0,
             "machine_busy_cores": round(busy / elapsed, 2) if elapsed else 0.0,

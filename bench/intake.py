@@ -219,7 +219,7 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
     duration, batches, warmup = (10, 10, 3) if args.quick else (60, 60, 5)
-    background = os.getloadavg()
+    background, calibration = os.getloadavg(), common.cpu_calibration_ms()
     if background[0] > 0.5:
         print(f"warning: load average {background[0]:.2f} before start; rates will be noisy", file=sys.stderr)
 
@@ -260,7 +260,7 @@ def main() -> int:
     if server_errors:
         print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)
     machine = {**common.machine_info(DATABASE), "loadavg_before": background, "loadavg_end": os.getloadavg()}
-    machine["code"] = common.code_revision()
+    machine.update(code=common.code_revision(), cpu_calibration_ms_before=calibration)
     path = common.results_write(
         "intake",
         {

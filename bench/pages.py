@@ -35,6 +35,7 @@ bench/results/pages.json. Loopback only; every loop is bounded; only tollgate_be
 # ruff: noqa: S608
 
 import argparse
+import gc
 import os
 import re
 import statistics
@@ -779,6 +780,38 @@ def _top(queries: list[dict], count: int = 3) -> list[dict]:
     return [{**query, "sql": query["sql"][:3000]} for query in sorted(queries, key=lambda q: -q["ms"])[:count]]
 
 
+class GcPauses:
+    """Python garbage-collector pauses while active: a full (generation 2) collection scans the whole heap and
+    shows up as a slow request, so each page records how many there were and how long they took."""
+
+    def __init__(self):
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1000))
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def figures(self) -> dict:
+        full = [ms for generation, ms in self.pauses if generation == 2]
+        return {
+            "collections": len(self.pauses),
+            "full_collections": len(full),
+            "total_ms": round(sum(ms for _, ms in self.pauses), 1),
+            "max_ms": round(max((ms for _, ms in self.pauses), default=0.0), 1),
+            "max_full_ms": round(max(full, default=0.0), 1),
+        }
+
+
 def page_measure(client, path_for, headers: dict, repeat: int) -> dict:
     """Warm-up requests, ``repeat`` timed ones, then one under CaptureQueriesContext."""
     from django.db import connection
@@ -798,11 +831,12 @@ def page_measure(client, path_for, headers: dict, repeat: int) -> dict:
     meter = common.LocalCpuMeter(DATABASE)
     meter.start()
     latencies, size = [], 0
-    for index in range(repeat):
-        began = time.perf_counter()
-        response = get(index)
-        latencies.append(time.perf_counter() - began)
-        size = len(response.content)
+    with GcPauses() as pauses:
+        for index in range(repeat):
+            began = time.perf_counter()
+            response = get(index)
+            latencies.append(time.perf_counter() - began)
+            size = len(response.content)
     cpu = meter.stop()
     connection.queries_log.clear()
     with CaptureQueriesContext(connection) as captured:
@@ -820,6 +854,7 @@ def page_measure(client, path_for, headers: dict, repeat: int) -> dict:
         "app_cpu_ms_per_request": round(cpu["own_cpu_s"] * 1000 / repeat, 2),
         "db_cpu_ms_per_request": round(cpu["postgres_cpu_s"] * 1000 / repeat, 2),
         "cpu": cpu,
+        "gc": pauses.figures(),
         "queries": len(queries),
         "captured_request_ms": round(captured_ms, 2),
         "captured_sql_ms": round(sum(query["ms"] for query in queries), 2),
@@ -926,6 +961,10 @@ def pages_measure(item_pages: list[int], repeat: int) -> dict:
         clients[role] = Client()
         clients[role].force_login(users[username])
     anonymous = Client()
+    # What the bench built so far (its load, jobs and results) would otherwise be scanned by every full
+    # collection during the requests; a server worker's long-lived objects are likewise old and few.
+    gc.collect()
+    gc.freeze()
     results: dict = {}
     plan = [(name, path, headers, role) for name, path, headers in CONSOLE_PAGES for role in ("operator", "supervisor")]
     plan += [(name, path, headers, "supervisor") for name, path, headers in DASHBOARD_PAGES]
@@ -995,6 +1034,7 @@ def size_run(size: int, args, env: dict, state: dict) -> dict:
     run = {
         "size": size,
         "reused": reused,
+        "migrations": migrations_applied(),
         "load_steps": steps,
         "load": load,
         "dataset": described,
@@ -1003,6 +1043,27 @@ def size_run(size: int, args, env: dict, state: dict) -> dict:
     run["pages"], clients = pages_measure(load["item_pages"], args.repeat)
     misses_explain(run, clients)
     return run
+
+
+def source_digest() -> str:
+    """SHA-256 over the application's sources (Python, templates, migrations): the run records it at start and end,
+    since the code it measures is the code imported at start and the tree may change while it runs."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in ("exceptions_app", "review", "templates"):
+        for path in sorted((common.ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".html"}:
+                digest.update(path.relative_to(common.ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def migrations_applied() -> list[str]:
+    with psycopg.connect(common.database_url(DATABASE), connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT app || '.' || name FROM django_migrations WHERE app IN ('exceptions_app', 'review')"
+        )
+        return sorted(row[0] for row in rows)
 
 
 def _items_in_database() -> int | None:
@@ -1024,9 +1085,15 @@ def _result(ok: bool, gating: bool) -> str:
 
 
 def _cpu_text(figures: dict) -> str:
+    gc_pauses = figures["gc"]
+    full = (
+        f"; {gc_pauses['full_collections']} full gc, max {gc_pauses['max_full_ms']:.0f} ms"
+        if gc_pauses["full_collections"]
+        else ""
+    )
     return (
         f"cpu app {figures['app_cpu_ms_per_request']} + db {figures['db_cpu_ms_per_request']} ms/req; "
-        f"others {figures['cpu']['other_cores']} cores"
+        f"others {figures['cpu']['other_cores']} cores{full}"
     )
 
 
@@ -1178,8 +1245,22 @@ def main() -> int:
     env = bench_env()
     state: dict = {}
     began, load_before = time.time(), os.getloadavg()
+    code = {"revision_at_start": common.code_revision(), "sources_at_start": source_digest()}
     runs = [size_run(size, args, env, state) for size in sizes]
+    code.update(revision_at_end=common.code_revision(), sources_at_end=source_digest())
+    code["changed_during_run"] = code["sources_at_start"] != code["sources_at_end"]
     rows = rows_build(runs, CONSOLE_SIZE, DASHBOARD_SIZE)
+    if code["changed_during_run"]:
+        print("WARNING: the application sources changed while this ran; it measured those at start", file=sys.stderr)
+        rows.append(
+            {
+                "name": "code.changed_during_run",
+                "workload": f"{code['revision_at_start']} -> {code['revision_at_end']}",
+                "figure": "sources changed while the benchmark ran: figures are for the code imported at start",
+                "target": "unchanged",
+                "result": "(warn)",
+            }
+        )
     common.table_print(rows)
     for run in runs:
         for key, figures in run["pages"].items():
@@ -1203,6 +1284,7 @@ def main() -> int:
             },
             "server_settings": server_settings(),
             "staticfiles_storage": state.get("staticfiles"),
+            "code": code,
             "parameters": {**vars(args), "sizes": sizes, "warmup": WARMUP, "chunk": CHUNK},
             "targets": {
                 "console_p95_ms": PAGE_TARGET_MS,

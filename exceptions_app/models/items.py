@@ -149,6 +149,13 @@ class ExceptionItem(models.Model):
                 condition=models.Q(sla_breached_at__isnull=False),
                 name="item_sla_breached_at",
             ),
+            # Covers the live counts (depth, claims, claimers per queue) without reading the wide rows.
+            models.Index(
+                fields=["queue", "status", "queued_at"],
+                include=["claimed_by", "id"],
+                condition=models.Q(status__in=["open", "claimed", "snoozed"]),
+                name="item_live_by_queue",
+            ),
             # Serves the SLA, snooze, lease and deadline jobs: only live items are indexed.
             models.Index(
                 fields=["due_at"], condition=models.Q(status__in=["open", "claimed", "snoozed"]), name="item_active_due"
