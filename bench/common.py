@@ -162,6 +162,13 @@ def _system_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_cores(interval: float = 1.0) -> float:
+    """How many cores the whole machine kept busy over ``interval`` seconds (other work, before a run)."""
+    before = _system_busy_seconds()
+    time.sleep(interval)
+    return round((_system_busy_seconds() - before) / interval, 2)
+
+
 class CpuMeter:
     """CPU used by the gunicorn workers, by the PostgreSQL backends of one database, and by everything
     else on the machine, between start() and stop(): per-decision costs that survive a noisy host."""
