@@ -187,13 +187,14 @@ def latency_split(*, since: datetime) -> list[dict]:
 
 
 def operator_table(*, since: datetime) -> list[dict]:
-    handling: dict[str, list] = defaultdict(list)
+    handling: dict[str, list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
     resolved: dict[str, int] = defaultdict(int)
     for resolver, count, buckets in ResolutionHourly.objects.filter(
         hour__gte=since, outcome__in=HUMAN_OUTCOMES
     ).values_list("resolver", "count", "handling_buckets"):
         resolved[resolver] += count
-        handling[resolver].append((buckets,))
+        for position, value in enumerate(buckets or []):
+            handling[resolver][position] += value
     claims = dict(
         ExceptionItem.objects.filter(status=ItemStatus.CLAIMED)
         .values_list("claimed_by__username")
@@ -204,7 +205,7 @@ def operator_table(*, since: datetime) -> list[dict]:
         {
             "operator": name,
             "resolved": resolved.get(name, 0),
-            "median_handling_seconds": bucket_percentile(_summed(handling[name], 0), 0.5) if name in resolved else None,
+            "median_handling_seconds": bucket_percentile(handling[name], 0.5) if name in resolved else None,
             "current_claims": claims.get(name, 0),
         }
         for name in sorted(set(resolved) | set(claims))
