@@ -4,8 +4,10 @@ Unset DATABASE_URL means SQLite under data/; unset REDIS_URL means kombu's files
 under data/broker. Set, they mean PostgreSQL (pooled) and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from exceptions_app.env import (
@@ -44,12 +46,15 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "csp",
     "exceptions_app",
     "review",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "exceptions_app.api.errors.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -60,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "review.middleware.DomainErrorPages",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "exceptions_app.urls"
@@ -98,6 +105,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after TOLLGATE_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is refused (429, the lockout page) for TOLLGATE_LOGIN_COOLOFF_MINUTES;
+# other users, and the same user elsewhere, are unaffected. The address is REMOTE_ADDR.
+AUTHENTICATION_BACKENDS = [
+    "exceptions_app.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("TOLLGATE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("TOLLGATE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The cool-off runs from the lockout: attempts during it are refused without extending it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "exceptions_app.login_throttle.lockout_response"
+AXES_USERNAME_CALLABLE = "exceptions_app.login_throttle.attempted_username"
+# Never store the CSRF token or the password of a failed attempt (axes masks the password itself).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False  # no start-up banner in every management command's output
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "review:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -139,6 +164,21 @@ if TOLLGATE_HTTPS:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, no inline
+# code, no framing, forms post only to us. The API docs page relaxes styles for itself (urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
@@ -150,7 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["exceptions_app.api.throttling.TokenRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Strict JSON: no NaN, huge floats, duplicate keys, NUL, lone surrogates or deep nesting (a 400 naming the field).
+    "DEFAULT_PARSER_CLASSES": ["exceptions_app.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "exceptions_app.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -163,6 +204,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and the docs describe every endpoint: only for callers with a token or a session.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The default enum hook, then the links between operations (submit -> held item -> claim -> resolve).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "exceptions_app.api.schema_links.add_links",
+    ],
 }
 # How long a claim lasts without renewal; the console renews it while the operator is active.
 TOLLGATE_CLAIM_LEASE_SECONDS = env_int("TOLLGATE_CLAIM_LEASE_SECONDS", 600, minimum=10)
@@ -190,6 +238,9 @@ TOLLGATE_SNAPSHOT_RETENTION_DAYS = env_int("TOLLGATE_SNAPSHOT_RETENTION_DAYS", 3
 TOLLGATE_METRICS_TOKEN = env_str("TOLLGATE_METRICS_TOKEN")
 # Requests per minute per API token (a batch counts as one request).
 TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=1)
+# How long each process keeps the tokens, workflows and queues the intake looked up. A change made
+# in this process clears them at once; one made by another process shows within this time.
+TOLLGATE_LOCAL_CACHE_SECONDS = env_int("TOLLGATE_LOCAL_CACHE_SECONDS", 5, minimum=0, maximum=300)
 
 # Celery. The embedded default is kombu's filesystem transport: no server and no extra
 # dependency, and it does not compete with the app for SQLite's single write lock.

@@ -3,6 +3,7 @@ import json
 from django import forms
 
 from exceptions_app.models import ItemStatus
+from exceptions_app.strict_json import JsonRefused, strict_loads
 
 SLUG_HELP = "lower-case letters, digits, _ . -"
 
@@ -33,12 +34,18 @@ class ModifyForm(forms.Form):
     note = forms.CharField(max_length=4000, required=False)
 
     def clean_output(self):
+        # The API's rules (exceptions_app.strict_json): an edit PostgreSQL cannot store, or deeper
+        # than the later steps can walk, is a form error here rather than a 500 on save.
         try:
-            return json.loads(self.cleaned_data["output"])
+            return strict_loads(self.cleaned_data["output"])
+        except JsonRefused as error:
+            raise forms.ValidationError(f"cannot be accepted: {error.message}") from None
         except json.JSONDecodeError as error:
             raise forms.ValidationError(
                 f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
             ) from None
+        except ValueError as error:
+            raise forms.ValidationError(f"not valid JSON: {error}") from None
 
 
 class SearchForm(forms.Form):

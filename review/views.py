@@ -68,12 +68,14 @@ def queue_next(request, name: str):
 @require_GET
 @login_required
 def worker_status(request):
+    person_for(request)
     return TemplateResponse(request, "review/home.html#worker-status", _worker_context())
 
 
 @require_POST
 @login_required
 def worker_ping(request):
+    person_for(request)
     with transaction.atomic():
         ping = WorkerPing.objects.create()
         transaction.on_commit(lambda: worker_ping_task.delay(ping.pk))

@@ -43,20 +43,23 @@ def item_page(request, item_id: int):
     return _page(request, item_id)
 
 
-def _after_resolution(request, item, principal):
-    """Load the next item of the same queue, so an operator can work a queue from the keyboard."""
+def _after_resolution(request, item, principal, *, queue):
+    """Load the next item of the queue the operator was working, so a queue can be worked from the
+    keyboard. That is the queue the item was in before the action: an escalated item has moved to
+    the escalation queue, and handing it straight back to the person who escalated it would undo
+    the escalation."""
     if request.POST.get("then") == "stay":
         return redirect("review:item", item_id=item.pk)
-    next_item = lifecycle.item_claim_next(queue=item.queue, principal=principal)
+    next_item = lifecycle.item_claim_next(queue=queue, principal=principal)
     if next_item is None:
-        messages.info(request, f"Queue {item.queue.name} is empty. Nice work.")
+        messages.info(request, f"Queue {queue.name} is empty. Nice work.")
         return redirect("review:home")
     return redirect("review:item", item_id=next_item.pk)
 
 
 def _act(request, item_id: int, action, *, form_class=None, resolves=False):
     principal = person_for(request)
-    item_visible_get(principal=principal, item_id=item_id)
+    worked_queue = item_visible_get(principal=principal, item_id=item_id).queue
     data = {}
     if form_class is not None:
         form = form_class(request.POST)
@@ -72,7 +75,7 @@ def _act(request, item_id: int, action, *, form_class=None, resolves=False):
         return redirect("review:item", item_id=item_id)
     if resolves:
         messages.success(request, f"Item {item_id} {item.resolution or item.status}.")
-        return _after_resolution(request, item, principal)
+        return _after_resolution(request, item, principal, queue=worked_queue)
     return redirect("review:item", item_id=item_id)
 
 
@@ -85,9 +88,12 @@ def item_claim(request, item_id: int):
 @require_POST
 @login_required
 def item_renew(request, item_id: int):
-    """Called by the console while the operator is active: the new lease end, or 409 and why not."""
+    """Called by the console while the operator is active: the new lease end, or 409 and why not.
+    An item outside the operator's queues is a 404 like everywhere else, not a 409 telling its state."""
+    principal = person_for(request)
+    item_visible_get(principal=principal, item_id=item_id)
     try:
-        item = lifecycle.item_renew_lease(item_id=item_id, principal=person_for(request))
+        item = lifecycle.item_renew_lease(item_id=item_id, principal=principal)
     except DomainError as error:
         return JsonResponse({"error": error.message}, status=409)
     return JsonResponse({"lease_expires_at": item.claim_expires_at.isoformat()})
@@ -200,7 +206,7 @@ def item_modify(request, item_id: int):
         messages.error(request, error.message)
         return redirect("review:item", item_id=item_id)
     messages.success(request, f"Item {item_id} approved with your edit.")
-    return _after_resolution(request, item, principal)
+    return _after_resolution(request, item, principal, queue=context["item"].queue)
 
 
 @require_POST

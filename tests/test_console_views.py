@@ -114,6 +114,18 @@ def test_after_approving_the_next_item_of_the_queue_is_claimed(agent_client, olg
     assert ExceptionItem.objects.get(pk=second).claimed_by.username == "olga"
 
 
+def test_after_escalating_the_next_item_comes_from_the_queue_being_worked_not_the_escalation(agent_client, olga):
+    # olga's team works both billing and billing-senior: the escalated item must not come straight back to her.
+    escalated = hold(agent_client)
+    claimed(olga, escalated)
+
+    response = olga.post(f"/items/{escalated}/escalate", {"then": "next"})
+
+    assert response["Location"] == "/"
+    item = ExceptionItem.objects.get(pk=escalated)
+    assert (item.queue.name, item.status, item.claimed_by) == ("billing-senior", ItemStatus.OPEN, None)
+
+
 def test_renewing_a_lease_answers_its_new_end_or_409(agent_client, olga):
     item_id = hold(agent_client)
     claimed(olga, item_id)

@@ -21,10 +21,13 @@ def wait_until(predicate, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
-def test_task_enqueued_by_a_request_runs_in_a_real_worker(client, django_user_model, celery_worker):
+def test_task_enqueued_by_a_request_runs_in_a_real_worker(client, celery_worker):
+    from exceptions_app.services.tokens import principal_ensure
+
     assert not celery_app.conf.task_always_eager
     assert celery_app.conf.broker_url.startswith("redis://")
-    client.force_login(django_user_model.objects.create_user("pinger"))
+    # The worker ping is for the people who run the queues (operators, supervisors).
+    client.force_login(principal_ensure(name="pinger", role="operator").user)
 
     response = client.post(reverse("review:worker_ping"), HTTP_HX_REQUEST="true")
 

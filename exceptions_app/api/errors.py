@@ -7,6 +7,7 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -78,6 +79,13 @@ def api_exception_handler(error, context):
         message = f"the body is not valid JSON: {message}"
     response.data = error_body(response.status_code, code, message)
     return response
+
+
+@csrf_exempt  # nothing to protect: it only ever answers 404, and API clients send no CSRF token
+def api_not_found(request) -> JsonResponse:
+    """A path under /api/v1/ that no route matches (an id that is not a number, a queue name that is
+    not a slug or holds a newline) gets the API's error shape, not Django's HTML 404 page."""
+    return JsonResponse(error_body(404, "not_found", f"no API endpoint at {request.path}"), status=404)
 
 
 class BodySizeLimitMiddleware:

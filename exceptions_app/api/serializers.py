@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP
 
 from rest_framework import serializers
 
+from exceptions_app.api.error_responses import ERROR_RESPONSES, ErrorOutput  # noqa: F401 - used by the views
 from exceptions_app.models import Severity
 
 MAX_BATCH = 1000
@@ -17,13 +18,30 @@ def _finite(value: float) -> float:
     return value
 
 
+class ConfidenceField(serializers.FloatField):
+    """A number; ``true`` is not one, although ``float(True)`` would make it a confidence of 1.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ParsedJSONField(serializers.JSONField):
+    """Any JSON value. The body was parsed from JSON already, so the stock field's check that the
+    value encodes (a full json.dumps of it) is skipped: on the intake path that doubled the work."""
+
+    def to_internal_value(self, data):
+        return data
+
+
 class CapturedStateInput(serializers.Serializer):
     """The state an agent captures with an output or a failure, shared by decisions and reports."""
 
     workflow = serializers.CharField(max_length=128)
-    input = serializers.JSONField(required=False, allow_null=True, default=None)
-    context = serializers.JSONField(required=False, allow_null=True, default=None)
-    trace = serializers.JSONField(required=False, allow_null=True, default=None)
+    input = ParsedJSONField(required=False, allow_null=True, default=None)
+    context = ParsedJSONField(required=False, allow_null=True, default=None)
+    trace = ParsedJSONField(required=False, allow_null=True, default=None)
     correlation_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
     value_at_risk = serializers.DecimalField(
@@ -39,8 +57,8 @@ class CapturedStateInput(serializers.Serializer):
 
 
 class DecisionInput(CapturedStateInput):
-    output = serializers.JSONField()
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0, validators=[_finite])
+    output = ParsedJSONField()
+    confidence = ConfidenceField(min_value=0.0, max_value=1.0, validators=[_finite])
 
 
 class BatchEntryInput(DecisionInput):
@@ -49,7 +67,7 @@ class BatchEntryInput(DecisionInput):
 
 class BatchInput(serializers.Serializer):
     # Entries are validated one by one in the view so that one bad entry fails alone.
-    decisions = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH)
+    decisions = serializers.ListField(child=ParsedJSONField(), min_length=1, max_length=MAX_BATCH)
 
 
 class ReportInput(CapturedStateInput):
@@ -166,7 +184,7 @@ class NoteInput(serializers.Serializer):
 
 
 class CommentInput(serializers.Serializer):
-    text = serializers.CharField(max_length=4000)
+    text = serializers.CharField(min_length=1, max_length=4000)
 
 
 class DecisionOutput(serializers.Serializer):
@@ -199,11 +217,10 @@ class WorkflowOutput(serializers.Serializer):
     policy = serializers.DictField()
 
 
-class ErrorOutput(serializers.Serializer):
-    error = serializers.DictField()
-
-
-ERROR_RESPONSES = {status: ErrorOutput for status in (400, 401, 403, 404, 409, 413, 429)}
+class WorkflowCreatedOutput(WorkflowOutput):
+    webhook_secret = serializers.CharField(
+        required=False, help_text="shown once, when the workflow is created without a secret of its own"
+    )
 
 
 class QueueInput(serializers.Serializer):

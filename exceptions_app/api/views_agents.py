@@ -23,7 +23,10 @@ from exceptions_app.services.intake import (
 from exceptions_app.services.items import item_cancel
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retries with the same key return the first result."
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 200},
+    OpenApiParameter.HEADER,
+    description="Retries with the same key return the first result.",
 )
 ERRORS = serializers.ERROR_RESPONSES
 
@@ -37,6 +40,12 @@ def _idempotency_key(request) -> str | None:
         raise InvalidInput(
             "Idempotency-Key must be 1 to 200 characters",
             fields=[{"path": "Idempotency-Key", "message": "must be 1 to 200 characters"}],
+        )
+    if not key.isprintable():
+        # NUL and other control characters cannot be stored (PostgreSQL text refuses NUL).
+        raise InvalidInput(
+            "Idempotency-Key holds a control character",
+            fields=[{"path": "Idempotency-Key", "message": "must be printable characters only"}],
         )
     return key
 
@@ -77,12 +86,14 @@ class DecisionBatchView(APIView):
         body = serializers.BatchInput(data=request.data)
         body.is_valid(raise_exception=True)
         entries: list = []
+        # One serializer for every entry: building one per entry (its fields are deep-copied each
+        # time) cost more than evaluating the entries.
+        entry_serializer = serializers.BatchEntryInput()
         for raw in body.validated_data["decisions"]:
-            entry = serializers.BatchEntryInput(data=raw)
-            if entry.is_valid():
-                entries.append(DecisionRequest(**entry.validated_data))
-            else:
-                fields = flatten_field_errors(entry.errors)
+            try:
+                entries.append(DecisionRequest(**entry_serializer.run_validation(raw)))
+            except drf_serializers.ValidationError as error:
+                fields = flatten_field_errors(error.detail)
                 message = "; ".join(f"{field['path']}: {field['message']}" for field in fields[:5])
                 entries.append(InvalidInput(message, fields=fields))
         outcomes = decisions_submit_batch(principal=principal_of(request), requests=entries)
@@ -127,7 +138,11 @@ class ExceptionDetailView(APIView):
     @extend_schema(
         operation_id="exception_get",
         parameters=[
-            OpenApiParameter("wait", int, description="long-poll up to this many seconds (max 60) until resolved")
+            OpenApiParameter(
+                "wait",
+                {"type": "integer", "minimum": 0, "maximum": 60, "default": 0},
+                description="long-poll up to this many seconds until resolved",
+            )
         ],
         responses={200: serializers.ExceptionItemOutput, **ERRORS},
         summary="An exception item: status, and its resolution when there is one",

@@ -13,9 +13,12 @@ from exceptions_app.models import Delivery, DeliveryStatus
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.feed import feed_read
 
+# Cursors are delivery ids, a bigint column: a larger number would reach PostgreSQL and fail there.
+LARGEST_ID = 2**63 - 1
+
 
 class FeedQuery(drf.Serializer):
-    after = drf.IntegerField(min_value=0, required=False)
+    after = drf.IntegerField(min_value=0, max_value=LARGEST_ID, required=False)
     limit = drf.IntegerField(min_value=1, max_value=500, required=False, default=100)
 
 
@@ -103,7 +106,7 @@ class DeliveryListView(APIView):
 
 
 class RedeliverInput(drf.Serializer):
-    delivery_ids = drf.ListField(child=drf.CharField(max_length=40), min_length=1, max_length=1000)
+    delivery_ids = drf.ListField(child=drf.CharField(min_length=1, max_length=40), min_length=1, max_length=1000)
 
 
 class RedeliverOutput(drf.Serializer):

@@ -55,7 +55,16 @@ class ExceptionPagination(CursorPagination):
     max_page_size = 200
 
 
+FILTERS = ("status", "queue", "workflow", "correlation_id")
+
+
 def _filtered(items: QuerySet, params) -> QuerySet:
+    for name in FILTERS:
+        # PostgreSQL cannot compare text holding NUL: refuse it here rather than fail in the query.
+        if "\x00" in params.get(name, ""):
+            raise InvalidInput(
+                f"{name} contains a NUL character", fields=[{"path": name, "message": "contains a NUL character"}]
+            )
     if params.get("status"):
         if params["status"] not in ItemStatus.values:
             raise InvalidInput("unknown status", fields=[{"path": "status", "message": f"one of {ItemStatus.values}"}])

@@ -1,5 +1,7 @@
 """Supervisors manage workflow policies (the same document as the YAML files)."""
 
+import re
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -9,7 +11,7 @@ from exceptions_app.api import serializers
 from exceptions_app.api.permissions import IsSupervisor
 from exceptions_app.errors import InvalidInput, NotFound
 from exceptions_app.models import PolicySource, Workflow
-from exceptions_app.policy.document import PolicyInvalid
+from exceptions_app.policy.document import POLICY_DOCUMENT_SCHEMA, WORKFLOW_NAME, PolicyInvalid
 from exceptions_app.services.policies import policy_publish, webhook_secret_rotate
 
 
@@ -22,33 +24,46 @@ def _present(version) -> dict:
     }
 
 
+def _policy_request_schema() -> dict:
+    """The policy document's own JSON Schema as PUT's body: ``workflow`` may be left out (the URL names
+    it), and ``webhook_secret`` may come alongside to replace the signing secret."""
+    document = {key: value for key, value in POLICY_DOCUMENT_SCHEMA.items() if key != "$schema"}
+    return {
+        **document,
+        "description": "A policy document, as in policies/*.yaml",
+        "required": [name for name in document["required"] if name != "workflow"],
+        "properties": {
+            **document["properties"],
+            "webhook_secret": {"type": "string", "description": "whsec_ followed by base64 of 24 to 64 bytes"},
+        },
+    }
+
+
+POLICY_REQUEST_SCHEMA = _policy_request_schema()
+
+
 class WorkflowDetailView(APIView):
     permission_classes = [IsSupervisor]
 
     @extend_schema(
         operation_id="workflow_get",
-        responses={
-            200: serializers.WorkflowOutput,
-            401: serializers.ErrorOutput,
-            403: serializers.ErrorOutput,
-            404: serializers.ErrorOutput,
-        },
+        responses={200: serializers.WorkflowOutput, **serializers.ERROR_RESPONSES},
     )
     def get(self, request, name: str):
-        workflow = Workflow.objects.select_related("current_policy").filter(name=name).first()
+        # A name no policy may have (a NUL byte would even fail PostgreSQL's text comparison) exists nowhere.
+        valid = re.fullmatch(WORKFLOW_NAME, name) is not None
+        workflow = Workflow.objects.select_related("current_policy").filter(name=name).first() if valid else None
         if workflow is None or workflow.current_policy is None:
             raise NotFound(f"unknown workflow {name!r}")
         return Response(_present(workflow.current_policy))
 
     @extend_schema(
         operation_id="workflow_put",
-        request={"application/json": {"type": "object", "description": "A policy document, as in policies/*.yaml"}},
+        request={"application/json": POLICY_REQUEST_SCHEMA},
         responses={
             200: serializers.WorkflowOutput,
-            201: serializers.WorkflowOutput,
-            400: serializers.ErrorOutput,
-            401: serializers.ErrorOutput,
-            403: serializers.ErrorOutput,
+            201: serializers.WorkflowCreatedOutput,
+            **serializers.ERROR_RESPONSES,
         },
         summary="Create or update a workflow's policy; publishes a new version only when it changed",
     )
