@@ -10,6 +10,10 @@ class ExceptionsAppConfig(AppConfig):
 
         from django.conf import settings
 
+        from exceptions_app.services.local_cache import local_caches_connect
+
+        local_caches_connect()
+
         # Beat's schedule lives in the data folder whatever the engines; SQLite and the
         # filesystem broker need it too.
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)

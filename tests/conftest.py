@@ -32,6 +32,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(
             f"Redis is not answering at {urlsplit(redis_url).netloc}: start it, e.g. `redis-server --daemonize yes`.", 2
         )
+    # The test database is created afresh, so ids start again: cached figures keyed on ids, rate
+    # counters and broker messages from an earlier run must not leak into this one.
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_caches() -> None:
+    """Each test starts with empty per-process lookup caches: rows a rolled-back test created must
+    not be served to the next one from memory."""
+    from exceptions_app.services.local_cache import local_caches_clear
+
+    local_caches_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -97,7 +97,7 @@ def output_schema_errors(validator: Draft202012Validator, output: object) -> lis
     return found
 
 
-def _rule_reason(rule: CompiledRule, variables: dict) -> dict | None:
+def _rule_reason(rule: CompiledRule, variables: cel.Context) -> dict | None:
     try:
         fired = rule.program.execute(variables)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
@@ -134,13 +134,16 @@ def policy_evaluate(
     if schema_errors:
         reasons.append({"code": "output_schema_invalid", "severity": "high", "errors": schema_errors})
 
-    variables = {
-        "output": output,
-        "input": input_data if input_data is not None else {},
-        "context": context if context is not None else {},
-        "confidence": confidence,
-        "value_at_risk": value_at_risk if value_at_risk is not None and math.isfinite(value_at_risk) else 0.0,
-    }
+    # One CEL context per evaluation: handing each rule the plain dict converts it again per rule.
+    variables = cel.Context(
+        {
+            "output": output,
+            "input": input_data if input_data is not None else {},
+            "context": context if context is not None else {},
+            "confidence": confidence,
+            "value_at_risk": value_at_risk if value_at_risk is not None and math.isfinite(value_at_risk) else 0.0,
+        }
+    )
     fired_rules = []
     for rule in policy.rules:
         reason = _rule_reason(rule, variables)

@@ -32,7 +32,9 @@ from exceptions_app.policy.evaluation import (
     policy_evaluate,
 )
 from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.bulk_copy import bulk_copy
 from exceptions_app.services.deliveries import deliveries_record_for_decisions
+from exceptions_app.services.local_cache import LocalCache
 from exceptions_app.services.priority import priority_compute
 
 
@@ -97,8 +99,12 @@ def request_fingerprint(request) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_agent_workflows = LocalCache("agent-workflows")
+_queues_by_name = LocalCache("queues")
+
+
 class _WorkflowScope:
-    """Workflows by name for one principal, loaded once per request (a batch may name many).
+    """Workflows by name for one principal (a batch may name many), kept briefly per process.
 
     The hot path is one query that finds the workflow among the principal's own; only when it is
     not there does a second query tell "unknown" (404) from "not yours" (403). The policy document
@@ -108,14 +114,17 @@ class _WorkflowScope:
         self.principal = principal
         self._workflows: dict[str, Workflow | None] = {}
 
+    def _load(self, name: str) -> Workflow | None:
+        return (
+            Workflow.objects.select_related("current_policy")
+            .defer("current_policy__document")
+            .filter(name=name, agents=self.principal, current_policy__isnull=False)
+            .first()
+        )
+
     def get(self, name: str) -> Workflow:
         if name not in self._workflows:
-            self._workflows[name] = (
-                Workflow.objects.select_related("current_policy")
-                .defer("current_policy__document")
-                .filter(name=name, agents=self.principal, current_policy__isnull=False)
-                .first()
-            )
+            self._workflows[name] = _agent_workflows.get_or_load((self.principal.pk, name), lambda: self._load(name))
         workflow = self._workflows[name]
         if workflow is not None:
             return workflow
@@ -135,7 +144,9 @@ class _QueueCache:
 
     def get(self, name: str, *, sla_seconds: int) -> Queue:
         if name not in self._queues:
-            self._queues[name] = Queue.objects.get_or_create(name=name, defaults={"sla_seconds": sla_seconds})[0]
+            self._queues[name] = _queues_by_name.get_or_load(
+                name, lambda: Queue.objects.get_or_create(name=name, defaults={"sla_seconds": sla_seconds})[0]
+            )
         return self._queues[name]
 
 
@@ -296,7 +307,12 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
             return replay
     now = timezone.now()
     _build_rows(prepared, principal=principal, queues=_QueueCache(), now=now)
+    lone_row = prepared.item is None and not prepared.decision.callback_url
     try:
+        if lone_row:
+            # A verdict with no item and no callback is one INSERT: no transaction round trips needed.
+            prepared.decision.save(force_insert=True)
+            return DecisionOutcome(decision=prepared.decision, item=None)
         with transaction.atomic():
             prepared.decision.save(force_insert=True)
             deliveries_record_for_decisions(decisions=[prepared.decision], now=now)
@@ -380,13 +396,13 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
             results[index] = error
 
     with transaction.atomic():
-        decisions = GateDecision.objects.bulk_create([prepared.decision for prepared in pending.values()])
+        decisions = bulk_copy(GateDecision, [prepared.decision for prepared in pending.values()])
         deliveries_record_for_decisions(decisions=decisions, now=now)
         held = [prepared for prepared in pending.values() if prepared.item is not None]
         for prepared in held:
             prepared.item.decision = prepared.decision
-        ExceptionItem.objects.bulk_create([prepared.item for prepared in held])
-        AuditEvent.objects.bulk_create([_raised_event(prepared.item, principal, now) for prepared in held])
+        bulk_copy(ExceptionItem, [prepared.item for prepared in held])
+        bulk_copy(AuditEvent, [_raised_event(prepared.item, principal, now) for prepared in held])
     for index, prepared in pending.items():
         results[index] = DecisionOutcome(decision=prepared.decision, item=prepared.item)
     return results

@@ -8,8 +8,12 @@ from django.utils import timezone
 
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import ApiToken, Principal, Role, Team, Workflow
+from exceptions_app.services.local_cache import LocalCache, local_caches_clear
 
 TOKEN_PREFIX = "tg_"  # noqa: S105 - a public marker, not a secret
+PREFIX_LENGTH = 12
+HEX_DIGITS = "0123456789abcdef"
+_live_tokens = LocalCache("tokens")
 
 
 def _hash(secret: str) -> str:
@@ -44,7 +48,7 @@ def principal_ensure(*, name: str, role: str, workflows: list[str] = (), teams: 
 
 def token_create(*, principal: Principal) -> tuple[ApiToken, str]:
     """A new token for the principal. The plain token is returned once and never stored."""
-    prefix = secrets.token_hex(6)
+    prefix = secrets.token_hex(PREFIX_LENGTH // 2)
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(principal=principal, prefix=prefix, secret_hash=_hash(secret))
     return token, f"{TOKEN_PREFIX}{prefix}_{secret}"
@@ -55,12 +59,17 @@ def token_authenticate(raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
     prefix, _, secret = raw[len(TOKEN_PREFIX) :].partition("_")
-    if not prefix or not secret or len(raw) > 200:
+    # Prefixes are token_hex(6): anything else (a NUL, junk) is refused before it reaches the
+    # database or the cache.
+    if len(prefix) != PREFIX_LENGTH or prefix.strip(HEX_DIGITS) or not secret or len(raw) > 200:
         return None
-    token = (
-        ApiToken.objects.select_related("principal__user")
-        .filter(prefix=prefix, revoked_at__isnull=True, principal__user__is_active=True)
-        .first()
+    token = _live_tokens.get_or_load(
+        prefix,
+        lambda: (
+            ApiToken.objects.select_related("principal__user")
+            .filter(prefix=prefix, revoked_at__isnull=True, principal__user__is_active=True)
+            .first()
+        ),
     )
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
         return None
@@ -68,8 +77,10 @@ def token_authenticate(raw: str) -> ApiToken | None:
     # Record use at most once a minute: a write on every request would double the intake cost.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token
 
 
 def token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    local_caches_clear()
