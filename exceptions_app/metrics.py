@@ -5,25 +5,21 @@ import hmac
 import ipaddress
 
 from django.conf import settings
-from django.db.models import Sum
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from exceptions_app.models import (
-    DecisionHourly,
     Delivery,
-    DeliveryHourly,
     DeliveryStatus,
     HistogramTotal,
     Queue,
     QueueSnapshot,
-    ResolutionHourly,
 )
 from exceptions_app.services.snapshots import live_counts
 from exceptions_app.services.tallies import LATENCY_BUCKETS
-from exceptions_app.stats import latest_snapshots
+from exceptions_app.stats import counter_totals, latest_snapshots
 
 
 def _histogram(name: str, documentation: str, total: HistogramTotal | None) -> HistogramMetricFamily:
@@ -59,19 +55,20 @@ class TollgateCollector:
             p95.add_metric([queue.name], (snapshot.p95_age_seconds or 0.0) if snapshot else 0.0)
         yield from (depth, claimed, oldest, p95)
 
+        totals = counter_totals()
         decisions = CounterMetricFamily("tollgate_decisions", "Gate decisions.", labels=["workflow", "verdict"])
-        for row in DecisionHourly.objects.values("workflow__name", "verdict").annotate(total=Sum("count")).order_by():
-            decisions.add_metric([row["workflow__name"], row["verdict"]], row["total"])
+        for workflow, verdict, total in totals["decisions"]:
+            decisions.add_metric([workflow, verdict], total)
         yield decisions
 
         resolutions = CounterMetricFamily("tollgate_resolutions", "Items resolved.", labels=["workflow", "outcome"])
-        for row in ResolutionHourly.objects.values("workflow__name", "outcome").annotate(total=Sum("count")).order_by():
-            resolutions.add_metric([row["workflow__name"], row["outcome"]], row["total"])
+        for workflow, outcome, total in totals["resolutions"]:
+            resolutions.add_metric([workflow, outcome], total)
         yield resolutions
 
         deliveries = CounterMetricFamily("tollgate_deliveries", "Delivery attempts by outcome.", labels=["outcome"])
-        for row in DeliveryHourly.objects.values("outcome").annotate(total=Sum("count")).order_by("outcome"):
-            deliveries.add_metric([row["outcome"]], row["total"])
+        for outcome, total in totals["deliveries"]:
+            deliveries.add_metric([outcome], total)
         yield deliveries
 
         dead = GaugeMetricFamily("tollgate_dead_letters", "Deliveries in the dead letter, awaiting redelivery.")

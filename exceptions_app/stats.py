@@ -1,9 +1,13 @@
 """Figures for supervisors: the dashboard, /api/v1/stats/* and CSV exports all read these."""
 
+import hashlib
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Sum
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from exceptions_app.models import (
@@ -14,12 +18,17 @@ from exceptions_app.models import (
     Queue,
     QueueSnapshot,
     ResolutionHourly,
+    TallyCursor,
 )
 from exceptions_app.services.snapshots import live_counts
 from exceptions_app.services.tallies import LATENCY_BUCKETS
 
 OVERRIDDEN = ("modify", "reject")
 HUMAN_OUTCOMES = ("approve", "modify", "reject")
+ROLLUP_CACHE_SECONDS = 3600
+# The dashboard's window, and what the beat jobs precompute for it.
+DASHBOARD_WINDOW = timedelta(hours=24)
+MAX_CHART_POINTS = 144  # one point per 10 minutes over 24 hours is plenty for a 320-pixel line
 
 
 def bucket_percentile(counts: list[int], fraction: float, bounds: list[float] = LATENCY_BUCKETS) -> float | None:
@@ -45,11 +54,49 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def latest_snapshots(queues) -> dict[int, QueueSnapshot]:
-    taken = dict(
-        QueueSnapshot.objects.filter(queue__in=queues).values_list("queue_id").annotate(Max("taken_at")).order_by()
-    )
-    snapshots = QueueSnapshot.objects.filter(queue__in=queues, taken_at__in=set(taken.values()))
-    return {snapshot.queue_id: snapshot for snapshot in snapshots if taken[snapshot.queue_id] == snapshot.taken_at}
+    """The latest tick's snapshot of each queue. Every tick snapshots every queue at one
+    ``taken_at``, so that tick is found by the time index alone (not a MAX over all retained rows)."""
+    taken_at = QueueSnapshot.objects.order_by("-taken_at").values_list("taken_at", flat=True).first()
+    if taken_at is None:
+        return {}
+    return {
+        snapshot.queue_id: snapshot for snapshot in QueueSnapshot.objects.filter(queue__in=queues, taken_at=taken_at)
+    }
+
+
+def _rollups_version() -> str:
+    """Changes whenever an hourly rollup can have changed: the tallies' cursors move (and are
+    stamped) when they add to a row, and a new row raises its table's largest id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (SELECT max(id) FROM {DecisionHourly._meta.db_table}),
+                       (SELECT max(id) FROM {ResolutionHourly._meta.db_table}),
+                       (SELECT max(id) FROM {DeliveryHourly._meta.db_table})"""  # noqa: S608 - table names from _meta
+        )
+        maxima = cursor.fetchone()
+    # The cursors' times too: ids start again in a restored or re-created database, times do not.
+    cursors = TallyCursor.objects.order_by("name").values_list("last_id", "updated_at")
+    return "-".join(str(value) for value in [*maxima, *(part for cursor in cursors for part in cursor)])
+
+
+def from_rollups(name: str, since: datetime | None, compute):
+    """``compute()``, cached until the rollups change. Hourly rows are read from ``hour >= since``, so
+    only the first whole hour at or after ``since`` matters (None: all time); the tallies run once
+    per snapshot tick, so a dashboard polled every few seconds, or a Prometheus scrape, computes
+    these once per tick instead of per request."""
+    window = "all"
+    if since is not None:
+        first_hour = since.replace(minute=0, second=0, microsecond=0)
+        if first_hour < since:
+            first_hour += timedelta(hours=1)
+        window = first_hour.isoformat()
+    digest = hashlib.sha256(f"{window}|{_rollups_version()}".encode()).hexdigest()[:32]
+    key = f"tollgate:stats:{name}:{digest}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=ROLLUP_CACHE_SECONDS)
+    return value
 
 
 def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
@@ -110,6 +157,10 @@ def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
 def workflow_rates(*, since: datetime) -> list[dict]:
     """Review rate (held / all gate decisions) and override rate ((modified + rejected) / resolved
     by a person), per workflow and confidence band; summed by the database."""
+    return from_rollups("workflow_rates", since, lambda: _workflow_rates(since))
+
+
+def _workflow_rates(since: datetime) -> list[dict]:
     decisions = defaultdict(lambda: defaultdict(int))
     for row in (
         DecisionHourly.objects.filter(hour__gte=since)
@@ -159,6 +210,10 @@ def _summed(rows, index: int) -> list[int]:
 def latency_split(*, since: datetime) -> list[dict]:
     """Decision latency split into waiting (queued to first claim), handling (claim to resolution)
     and delivery (resolution to delivered), as percentiles from the tallied histograms."""
+    return from_rollups("latency_split", since, lambda: _latency_split(since))
+
+
+def _latency_split(since: datetime) -> list[dict]:
     resolutions = list(
         ResolutionHourly.objects.filter(hour__gte=since).values_list(
             "waiting_buckets", "handling_buckets", "waiting_seconds_sum", "handling_seconds_sum"
@@ -186,7 +241,7 @@ def latency_split(*, since: datetime) -> list[dict]:
     ]
 
 
-def operator_table(*, since: datetime) -> list[dict]:
+def _handling_by_operator(since: datetime) -> tuple[dict, dict]:
     handling: dict[str, list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
     resolved: dict[str, int] = defaultdict(int)
     for resolver, count, buckets in ResolutionHourly.objects.filter(
@@ -195,6 +250,12 @@ def operator_table(*, since: datetime) -> list[dict]:
         resolved[resolver] += count
         for position, value in enumerate(buckets or []):
             handling[resolver][position] += value
+    return dict(resolved), {name: bucket_percentile(handling[name], 0.5) for name in resolved}
+
+
+def operator_table(*, since: datetime) -> list[dict]:
+    """Items resolved and median handling time per operator (from the rollups), current claims (live)."""
+    resolved, median = from_rollups("operators", since, lambda: _handling_by_operator(since))
     claims = dict(
         ExceptionItem.objects.filter(status=ItemStatus.CLAIMED)
         .values_list("claimed_by__username")
@@ -205,7 +266,7 @@ def operator_table(*, since: datetime) -> list[dict]:
         {
             "operator": name,
             "resolved": resolved.get(name, 0),
-            "median_handling_seconds": bucket_percentile(handling[name], 0.5) if name in resolved else None,
+            "median_handling_seconds": median.get(name),
             "current_claims": claims.get(name, 0),
         }
         for name in sorted(set(resolved) | set(claims))
@@ -223,3 +284,70 @@ def queue_history(*, queue: Queue, since: datetime) -> list[dict]:
         }
         for snapshot in QueueSnapshot.objects.filter(queue=queue, taken_at__gte=since).order_by("taken_at")
     ]
+
+
+def counter_totals() -> dict:
+    """All-time counters for /metrics, summed from the hourly rollups; cached until a tally moves."""
+
+    def compute() -> dict:
+        return {
+            "decisions": list(
+                DecisionHourly.objects.values_list("workflow__name", "verdict").annotate(Sum("count")).order_by()
+            ),
+            "resolutions": list(
+                ResolutionHourly.objects.values_list("workflow__name", "outcome").annotate(Sum("count")).order_by()
+            ),
+            "deliveries": list(
+                DeliveryHourly.objects.values_list("outcome").annotate(Sum("count")).order_by("outcome")
+            ),
+        }
+
+    return from_rollups("metrics_counters", None, compute)
+
+
+def chart_rows(since: datetime) -> dict:
+    """What the dashboard's charts draw, read from the snapshots: two columns per snapshot for the
+    lines (thinned to at most MAX_CHART_POINTS per queue) and hourly sums computed by the database.
+    Snapshots change only when the snapshot job adds a tick, so this is cached under the newest
+    snapshot (its id and time: ids start again in a restored or re-created database, times do not)."""
+    newest = QueueSnapshot.objects.order_by("-id").values_list("id", "taken_at").first()
+    if newest is None:
+        return {"series": {}, "hourly": []}
+    key = f"tollgate:stats:charts:{newest[0]}:{newest[1].timestamp()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    series: dict[int, list[tuple]] = {}
+    for queue_id, taken_at, depth, p95 in (
+        QueueSnapshot.objects.filter(taken_at__gte=since)
+        .order_by("taken_at")
+        .values_list("queue_id", "taken_at", "depth", "p95_age_seconds")
+    ):
+        series.setdefault(queue_id, []).append((taken_at, depth, p95))
+    thinned = {queue_id: rows[:: max(1, len(rows) // MAX_CHART_POINTS)] for queue_id, rows in series.items()}
+    hourly = list(
+        QueueSnapshot.objects.filter(taken_at__gte=since)
+        .annotate(hour=TruncHour("taken_at"))
+        .values("hour")
+        .annotate(arrivals=Sum("arrivals"), completions=Sum("completions"))
+        .order_by()
+    )
+    rows = {"series": thinned, "hourly": hourly}
+    cache.set(key, rows, timeout=ROLLUP_CACHE_SECONDS)
+    return rows
+
+
+def rollup_figures_warm(*, now: datetime | None = None) -> None:
+    """Compute (and so cache) the figures the dashboard and /metrics read from the rollups, right
+    after the tallies moved: the supervisors' next requests find them ready instead of paying
+    for the recomputation (about 0.4 s at 1,000,000 items)."""
+    since = (now or timezone.now()) - DASHBOARD_WINDOW
+    workflow_rates(since=since)
+    latency_split(since=since)
+    from_rollups("operators", since, lambda: _handling_by_operator(since))
+    counter_totals()
+
+
+def chart_rows_warm(*, now: datetime | None = None) -> None:
+    """Compute (and so cache) the charts' rows right after a snapshot tick."""
+    chart_rows((now or timezone.now()) - DASHBOARD_WINDOW)

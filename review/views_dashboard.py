@@ -1,13 +1,10 @@
 """The supervisors' dashboard: live queue table, charts, rates, latency, operators, dead letters."""
 
 import csv
-from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
-from django.db.models.functions import TruncHour
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,13 +12,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from exceptions_app import stats
-from exceptions_app.models import Delivery, DeliveryStatus, Queue, QueueSnapshot, Role
+from exceptions_app.models import Delivery, DeliveryStatus, Queue, Role
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS
 from review import charts
 from review.access import person_for
 
-WINDOW = timedelta(hours=24)
+WINDOW = stats.DASHBOARD_WINDOW
 AGE_LABELS = ["≤1m", "≤5m", "≤15m", "≤30m", "≤1h", "≤2h", "≤4h", "≤12h", "≤24h", ">24h"]
 
 
@@ -42,38 +39,21 @@ def _tables(now) -> dict:
     }
 
 
-MAX_POINTS = 144  # one point per 10 minutes over 24 hours is plenty for a 320-pixel line
-
-
 def _charts(now) -> dict:
-    """Chart data from compact reads: two columns per snapshot for the lines (thinned to at most
-    MAX_POINTS per queue), hourly sums computed by the database, and the latest age histograms."""
+    """Chart data: lines of depth and p95 age per queue, the latest age histogram, throughput."""
     since = now - WINDOW
     names = dict(Queue.objects.values_list("id", "name"))
-    series: dict[int, list[tuple]] = {}
-    for queue_id, taken_at, depth, p95 in (
-        QueueSnapshot.objects.filter(taken_at__gte=since)
-        .order_by("taken_at")
-        .values_list("queue_id", "taken_at", "depth", "p95_age_seconds")
-    ):
-        series.setdefault(queue_id, []).append((taken_at, depth, p95))
+    rows = stats.chart_rows(since)
     queue_charts = []
-    for queue_id, rows in sorted(series.items(), key=lambda entry: names.get(entry[0], "")):
-        thinned = rows[:: max(1, len(rows) // MAX_POINTS)]
+    for queue_id, points in sorted(rows["series"].items(), key=lambda entry: names.get(entry[0], "")):
+        shown = [point for point in points if point[0] >= since]  # cached a tick ago: trim to the window
         queue_charts.append(
             {
                 "queue": names.get(queue_id, "?"),
-                "depth": charts.polyline([(row[0], row[1]) for row in thinned], start=since, end=now),
-                "p95": charts.polyline([(row[0], row[2]) for row in thinned], start=since, end=now),
+                "depth": charts.polyline([(point[0], point[1]) for point in shown], start=since, end=now),
+                "p95": charts.polyline([(point[0], point[2]) for point in shown], start=since, end=now),
             }
         )
-    hourly = (
-        QueueSnapshot.objects.filter(taken_at__gte=since)
-        .annotate(hour=TruncHour("taken_at"))
-        .values("hour")
-        .annotate(arrivals=Sum("arrivals"), completions=Sum("completions"))
-        .order_by()
-    )
     latest_ages = [0] * len(AGE_BUCKETS)
     for snapshot in stats.latest_snapshots(list(names)).values():
         for index, count in enumerate(snapshot.age_buckets or []):
@@ -81,7 +61,7 @@ def _charts(now) -> dict:
     return {
         "queue_charts": queue_charts,
         "age_histogram": charts.bars(AGE_LABELS, latest_ages),
-        "throughput": charts.hourly_throughput(hourly, now=now),
+        "throughput": charts.hourly_throughput(rows["hourly"], now=now),
     }
 
 

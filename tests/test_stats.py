@@ -131,6 +131,31 @@ def test_latency_split_and_operator_figures_come_from_the_item_timestamps(agent_
     assert (operators["olga"]["resolved"], operators["olga"]["median_handling_seconds"]) == (1, pytest.approx(90))
 
 
+def test_rollup_figures_are_cached_until_a_tally_changes_them(agent_client, operator_client, django_assert_num_queries):
+    first = hold(agent_client)
+    operator_client.post(f"/api/v1/exceptions/{first}/claim")
+    operator_client.post(f"/api/v1/exceptions/{first}/resolve", {"action": "approve"}, format="json")
+    tallies_advance()
+    since = timezone.now() - timedelta(days=1)
+    before = stats.latency_split(since=since)
+    # Served from the cache: only the version check (one statement for the tables' largest ids, one
+    # for the cursors) runs, not the rollup read.
+    with django_assert_num_queries(2):
+        assert stats.latency_split(since=since) == before
+
+    second = hold(agent_client)
+    operator_client.post(f"/api/v1/exceptions/{second}/claim")
+    operator_client.post(
+        f"/api/v1/exceptions/{second}/resolve", {"action": "reject", "reason_code": "wrong"}, format="json"
+    )
+    assert stats.latency_split(since=since) == before  # not tallied yet: the rollups have not changed
+    tallies_advance()
+    after = {row["stage"]: row for row in stats.latency_split(since=since)}
+    assert after["handling"]["count"] == 2
+    operators = {row["operator"]: row for row in stats.operator_table(since=since)}
+    assert operators["olga"]["resolved"] == 2
+
+
 def test_the_queue_table_is_sorted_by_risk_and_names_claimers(agent_client, operator_client):
     first = hold(agent_client)
     hold(agent_client)
@@ -157,3 +182,22 @@ def test_the_queue_table_is_sorted_by_risk_and_names_claimers(agent_client, oper
     assert (billing_row["depth"], billing_row["claimed"], billing_row["claimed_by"]) == (1, 1, "olga (1)")
     assert billing_row["risk"] == pytest.approx(600 / 3600, abs=1e-3)
     assert (billing_row["arrivals_last_hour"], billing_row["sla_breaches_24h"]) == (2, 1)
+
+
+def test_the_beat_jobs_precompute_the_dashboards_figures(agent_client, operator_client, django_assert_num_queries):
+    from exceptions_app.tasks import periodic
+
+    item_id = hold(agent_client)
+    operator_client.post(f"/api/v1/exceptions/{item_id}/claim")
+    operator_client.post(f"/api/v1/exceptions/{item_id}/resolve", {"action": "approve"}, format="json")
+    periodic.tallies_advance()  # run in-process: the task body, as the worker runs it
+    periodic.snapshots_take()
+    since = timezone.now() - stats.DASHBOARD_WINDOW
+    # Only the version checks run: the figures themselves were computed by the jobs.
+    with django_assert_num_queries(2):
+        assert {row["stage"]: row for row in stats.latency_split(since=since)}["handling"]["count"] == 1
+    with django_assert_num_queries(2):
+        assert stats.counter_totals()["resolutions"] == [("billing.invoice_adjustment", "approve", 1)]
+    with django_assert_num_queries(1):
+        rows = stats.chart_rows(since)
+    assert sum(len(points) for points in rows["series"].values()) == Queue.objects.count()

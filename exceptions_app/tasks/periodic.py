@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from exceptions_app import stats
 from exceptions_app.services import retention, snapshots, sweeps, tallies
 
 PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
@@ -34,7 +35,9 @@ def decisions_purge() -> int:
 
 @shared_task(**PERIODIC)
 def snapshots_take() -> int:
-    return snapshots.snapshots_take()
+    taken = snapshots.snapshots_take()
+    stats.chart_rows_warm()
+    return taken
 
 
 @shared_task(**PERIODIC)
@@ -44,4 +47,6 @@ def snapshots_purge() -> int:
 
 @shared_task(**PERIODIC)
 def tallies_advance() -> dict:
-    return tallies.tallies_advance()
+    advanced = tallies.tallies_advance()
+    stats.rollup_figures_warm()
+    return advanced
