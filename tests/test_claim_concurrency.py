@@ -189,3 +189,26 @@ def test_the_claim_query_reads_the_partial_index_in_claim_order_without_sorting(
     assert "item_claim_order" in plan, plan
     assert "Index Scan" in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_the_team_check_inside_the_claim_statement_refuses_outsiders_and_claims_nothing(billing_workflow):
+    """On PostgreSQL the access check is part of the claim statement; an outsider gets the domain
+    error (not an empty queue) and no item changes; a member and a supervisor claim."""
+    from exceptions_app.errors import Forbidden
+
+    queue = Queue.objects.get(name="billing")
+    member = operators_for(queue)[0]
+    outsider = principal_ensure(name="outsider", role="operator", teams=["elsewhere"])
+    supervisor = principal_ensure(name="sup", role="supervisor")
+    items_create(billing_workflow, queue, 3, seed=7)
+
+    with pytest.raises(Forbidden):
+        item_claim_next(queue=queue, principal=outsider)
+    assert ExceptionItem.objects.filter(status=ItemStatus.CLAIMED).count() == 0
+    assert not AuditEvent.objects.filter(action="claimed").exists()
+
+    assert item_claim_next(queue=queue, principal=member).claimed_by_id == member.user_id
+    assert item_claim_next(queue=queue, principal=supervisor).claimed_by_id == supervisor.user_id
+    assert item_claim_next(queue=queue, principal=member) is not None
+    assert item_claim_next(queue=queue, principal=member) is None  # empty, and allowed: no error

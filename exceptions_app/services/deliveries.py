@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from exceptions_app.models import (
     Workflow,
 )
 from exceptions_app.services.audit import audit_event_build, audit_record
+from exceptions_app.services.local_cache import LocalCache
 
 logger = logging.getLogger(__name__)
 # An attempt holds its lease for the HTTP timeout plus this margin (recording the result).
@@ -170,11 +171,38 @@ def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datet
     return deliveries
 
 
-def _lease(delivery_pk: int, now: datetime) -> bool:
+_LEASE_SQL = """
+UPDATE exceptions_app_delivery SET leased_until = %(lease)s
+WHERE id = %(pk)s AND status = 'pending' AND next_attempt_at <= %(now)s AND kind <> 'poll'
+  AND (leased_until IS NULL OR leased_until < %(now)s)
+RETURNING *
+"""
+
+
+def _lease(delivery_pk: int, now: datetime) -> Delivery | None:
+    """Take the delivery for one attempt if it is due and nobody holds it: one statement that both
+    leases and reads the row (on PostgreSQL; elsewhere an update, then a read)."""
     lease = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+    if connection.vendor == "postgresql":
+        return next(iter(Delivery.objects.raw(_LEASE_SQL, {"lease": lease, "pk": delivery_pk, "now": now})), None)
     due = Q(pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & ~Q(kind=TargetKind.POLL)
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return Delivery.objects.filter(due & free).update(leased_until=lease) == 1
+    if Delivery.objects.filter(due & free).update(leased_until=lease) != 1:
+        return None
+    return Delivery.objects.get(pk=delivery_pk)
+
+
+_workflows_for_signing = LocalCache("signing-workflows")
+
+
+def _workflow(workflow_id: int) -> Workflow:
+    """The workflow's signing secrets, kept briefly per process (a rotation here clears them)."""
+    return _workflows_for_signing.get_or_load(
+        workflow_id,
+        lambda: Workflow.objects.only(
+            "id", "name", "webhook_secret", "previous_webhook_secret", "previous_secret_retires_at"
+        ).get(pk=workflow_id),
+    )
 
 
 _http_client: httpx.Client | None = None
@@ -241,9 +269,10 @@ def _send_task(delivery: Delivery) -> AttemptResult:
 def delivery_attempt(*, delivery_pk: int) -> str:
     """One attempt of one delivery, if it is due and nobody else holds it. Returns the outcome."""
     started = timezone.now()
-    if not _lease(delivery_pk, started):
+    delivery = _lease(delivery_pk, started)
+    if delivery is None:
         return "skipped"
-    delivery = Delivery.objects.select_related("workflow").get(pk=delivery_pk)
+    delivery.workflow = _workflow(delivery.workflow_id)
     clock = timezone.now()
     result = _send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else _send_task(delivery)
     duration_ms = (timezone.now() - clock).total_seconds() * 1000

@@ -56,13 +56,21 @@ def _lock_for_claim(candidates: QuerySet) -> QuerySet:
     return candidates.select_for_update(skip_locked=True, of=("self",))
 
 
-# On PostgreSQL claim-next is one statement: lock the head of the queue (served by the partial
-# index item_claim_order), mark it claimed and write its audit event, committed at once.
+# On PostgreSQL claim-next is one statement: check the operator's teams, lock the head of the queue
+# (served by the partial index item_claim_order), mark it claimed and write its audit event,
+# committed at once. It returns the item's lifecycle columns only: reading back the captured state
+# (kilobytes of JSON) is for whoever shows the item next.
 CLAIM_HEAD_LOCK = "FOR UPDATE SKIP LOCKED"
+_TEAM_CHECK = """
+      AND EXISTS (
+          SELECT 1 FROM exceptions_app_queue_teams AS works
+          JOIN exceptions_app_principal_teams AS member ON member.team_id = works.team_id
+          WHERE works.queue_id = %(queue)s AND member.principal_id = %(principal)s
+      )"""
 _CLAIM_NEXT_SQL = """
 WITH head AS (
     SELECT id FROM exceptions_app_exceptionitem
-    WHERE queue_id = %(queue)s AND status = 'open'
+    WHERE queue_id = %(queue)s AND status = 'open'{team_check}
     ORDER BY priority DESC, due_at, id
     LIMIT 1
     {lock}
@@ -72,7 +80,8 @@ WITH head AS (
         first_claimed_at = coalesce(item.first_claimed_at, %(now)s), updated_at = %(now)s
     FROM head
     WHERE item.id = head.id
-    RETURNING item.*
+    RETURNING item.id, item.queue_id, item.workflow_id, item.status, item.priority, item.due_at,
+              item.claimed_by_id, item.claimed_at, item.claim_expires_at, item.first_claimed_at, item.updated_at
 ), event AS (
     INSERT INTO exceptions_app_auditevent
         (item_id, workflow_id, action, from_status, to_status, actor_id, actor_label, payload, created_at)
@@ -84,18 +93,30 @@ SELECT * FROM claimed
 """
 
 
-def _claim_next_in_one_statement(queue: Queue, user, now: datetime) -> ExceptionItem | None:
+def claim_next_sql(*, team_check: bool) -> str:
+    """The claim-next statement; ``team_check`` adds the operator's access check (supervisors skip it).
+    The lock is read at each call: the concurrency test's control experiment removes it."""
+    return _CLAIM_NEXT_SQL.format(team_check=_TEAM_CHECK if team_check else "", lock=CLAIM_HEAD_LOCK)
+
+
+def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: datetime) -> ExceptionItem | None:
+    user = principal.user
     lease = _lease_end(now)
     params = {
         "queue": queue.pk,
+        "principal": principal.pk,
         "user": user.pk,
         "now": now,
         "lease": lease,
         "label": user.get_username(),
         "lease_text": lease.isoformat(),
     }
+    team_check = principal.role != Role.SUPERVISOR
     # One statement is its own transaction: no BEGIN/COMMIT round trips around it.
-    return next(iter(ExceptionItem.objects.raw(_CLAIM_NEXT_SQL.format(lock=CLAIM_HEAD_LOCK), params)), None)
+    item = next(iter(ExceptionItem.objects.raw(claim_next_sql(team_check=team_check), params)), None)
+    if item is None and team_check:
+        queue_check_access(principal=principal, queue=queue)  # nothing claimed: empty, or not allowed?
+    return item
 
 
 def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
@@ -127,10 +148,12 @@ def _claim(item: ExceptionItem, *, user, now: datetime) -> None:
 
 def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | None:
     """Lease the most urgent open item of ``queue`` (priority, then due time, then arrival)."""
+    if principal is None or principal.role == Role.AGENT:
+        raise Forbidden("only operators and supervisors work queues")
+    if connection.vendor == "postgresql":
+        return _claim_next_in_one_statement(queue, principal, timezone.now())
     queue_check_access(principal=principal, queue=queue)
     user = principal.user
-    if connection.vendor == "postgresql":
-        return _claim_next_in_one_statement(queue, user, timezone.now())
     with transaction.atomic():
         candidates = ExceptionItem.objects.filter(queue=queue, status=ItemStatus.OPEN).order_by(
             "-priority", "due_at", "id"
