@@ -33,6 +33,10 @@ test: $(VENV)/.dev
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark in bench/ with one table (bench/run.py); FULL=1 for full sizes (about an hour) and the fuzz test.
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py $(if $(filter 1 yes true,$(FULL)),--full,--quick) $(BENCH_ARGS)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

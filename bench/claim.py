@@ -1,6 +1,6 @@
 """Claim-next benchmark: 16 concurrent claimers on a queue of 1,000,000 open items in PostgreSQL.
 
-    .venv/bin/python bench/claim.py [--quick] [--reuse]
+    .venv/bin/python bench/claim.py [--quick] [--reuse] [--items N] [--duration S] [--claimers 16]
 
 Creates the database tollgate_bench_claim afresh, migrates, publishes policies/billing.invoice_adjustment.yaml,
 makes an agent and 16 operators in a team that works queue "billing", and loads the open items straight into
@@ -13,12 +13,14 @@ to open, VACUUM ANALYZE), 16 spawned processes with one connection each:
    checks (no id claimed twice, one 'claimed' audit event per item, the claimed set is exactly the head of the
    queue in claim order), and EXPLAIN again on the churned table, with n_dead_tup;
 3. "django.paced": the same at 2 claims/s per process (open loop): latency below saturation;
-4. "proto.one_statement": a prototype of a leaner item_claim_next (the access check, then claim and audit event
-   in one autocommit statement), to size what a rewrite would buy;
-5. "sql.limit": one CTE statement (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, UPDATE ... RETURNING) over
-   psycopg, prepared, in autocommit, no audit event: the floor of a claim here. Rates are given as its ratio.
+4. "sql.limit": the statement item_claim_next sends on PostgreSQL for an operator (services/items.py
+   ``claim_next_sql``: check the operator's teams, lock the head with SKIP LOCKED, mark it claimed, insert its
+   audit event) run straight from psycopg, prepared, in autocommit, by the same number of processes in a tight
+   loop: the same work without Django's raw query, client-side binding and model building. Our rates are
+   given as its ratio (issue 9: claim-next >= 0.5 of the limit).
 
-Prints a table and writes bench/results/claim.json. Target (from the issue): p95 < 10 ms, no double claims.
+Prints a table and writes bench/results/claim.json (with a "summary" for bench/run.py). Targets: p95 < 10 ms
+(issue 4), no double claims, throughput >= 0.5 of the raw statement's (issue 9).
 Only loopback; every loop is bounded in time and count; only the bench database is dropped. The server is
 shared: each run records the CPU other processes used and the oldest transaction holding an xid, which pins
 the xmin horizon and makes every claim walk the dead index entries of earlier claims.
@@ -32,6 +34,7 @@ import sys
 import time
 from array import array
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,13 +44,13 @@ import psycopg
 from bench import common
 
 DATABASE = "tollgate_bench_claim"
-REDIS_DB = 13
+REDIS_DB = 14  # the benches' Redis database (they run one after another)
 WORKFLOW = "billing.invoice_adjustment"
 QUEUE = "billing"
 TEAM = "bench-billing"
 POLICY = common.ROOT / "policies" / "billing.invoice_adjustment.yaml"
 ITEM_TABLE = "exceptions_app_exceptionitem"
-CLAIMERS = 16
+CLAIMERS = 16  # --claimers changes it (in the main process: the claimers themselves never read it)
 WARMUP_CLAIMS = 20  # per claimer, before the start line: connection, imports, prepared plans
 MAX_RATE = 50_000  # claims per second per claimer: caps every loop's count, whatever the clock says
 LOAD_CHUNK = 100_000
@@ -106,49 +109,6 @@ FROM (
     FROM (SELECT g, random() AS s FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g OFFSET 0) AS base
     OFFSET 0
 ) AS v
-"""
-
-# The limit: one statement, one round trip, no audit event. The lease is the default 600 s.
-RAW_CLAIM_SQL = """
-WITH next AS (
-    SELECT id FROM exceptions_app_exceptionitem
-    WHERE queue_id = %(queue)s AND status = 'open'
-    ORDER BY priority DESC, due_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE exceptions_app_exceptionitem AS item
-SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = now(),
-    claim_expires_at = now() + interval '600 seconds',
-    first_claimed_at = coalesce(item.first_claimed_at, now()), updated_at = now()
-FROM next
-WHERE item.id = next.id
-RETURNING item.id
-"""
-
-# What item_claim_next could send instead (a prototype, measured as "proto.one_statement"): the claim and its
-# audit event in one autocommit statement, returning the claimed row for ExceptionItem.objects.raw().
-PROTO_CLAIM_SQL = """
-WITH next AS (
-    SELECT id FROM exceptions_app_exceptionitem
-    WHERE queue_id = %(queue)s AND status = 'open'
-    ORDER BY priority DESC, due_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE exceptions_app_exceptionitem AS item
-    SET status = 'claimed', claimed_by_id = %(user)s, claimed_at = %(now)s, claim_expires_at = %(lease)s,
-        first_claimed_at = coalesce(item.first_claimed_at, %(now)s), updated_at = %(now)s
-    FROM next
-    WHERE item.id = next.id
-    RETURNING item.*
-), event AS (
-    INSERT INTO exceptions_app_auditevent
-        (item_id, workflow_id, action, from_status, to_status, actor_id, actor_label, payload, created_at)
-    SELECT id, workflow_id, 'claimed', 'open', 'claimed', %(user)s, %(label)s, %(payload)s::jsonb, %(now)s
-    FROM claimed
-)
-SELECT * FROM claimed
 """
 
 RESET_SQL = """
@@ -235,41 +195,8 @@ def _server_cpu_delta(backend_pid: int, before: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-def _proto_claim_next(*, queue, principal):
-    """The prototype: item_claim_next's access check, then claim + audit event in one autocommit statement."""
-    import json
-
-    from django.utils import timezone
-
-    from exceptions_app.models import ExceptionItem
-    from exceptions_app.services.items import _lease_end, queue_check_access
-
-    queue_check_access(principal=principal, queue=queue)
-    user = principal.user
-    now = timezone.now()
-    lease = _lease_end(now)
-    params = {
-        "queue": queue.pk,
-        "user": user.pk,
-        "now": now,
-        "lease": lease,
-        "label": user.get_username(),
-        "payload": json.dumps({"lease_until": lease.isoformat()}),
-    }
-    return next(iter(ExceptionItem.objects.raw(PROTO_CLAIM_SQL, params)), None)
-
-
-def django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, barrier, out) -> None:
+def django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, barrier, out, extra=None) -> None:
     """A process calling item_claim_next in a loop (spawned: a fresh interpreter, its own Django and pool)."""
-    _django_claimer(index, operator_id, queue_id, timing, barrier, out, proto=False)
-
-
-def proto_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, barrier, out) -> None:
-    """The same, calling the one-statement prototype instead of item_claim_next."""
-    _django_claimer(index, operator_id, queue_id, timing, barrier, out, proto=True)
-
-
-def _django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, barrier, out, *, proto) -> None:
     try:
         import django
 
@@ -282,11 +209,10 @@ def _django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, 
 
         principal = Principal.objects.select_related("user").get(pk=operator_id)
         queue = Queue.objects.get(pk=queue_id)
-        claim_next = _proto_claim_next if proto else item_claim_next
 
         def claim() -> int | None:
             try:
-                item = claim_next(queue=queue, principal=principal)
+                item = item_claim_next(queue=queue, principal=principal)
             except Exception:
                 close_old_connections()
                 raise
@@ -313,15 +239,20 @@ def _django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, 
         raise
 
 
-def raw_claimer(index: int, user_id: int, queue_id: int, timing: tuple, barrier, out) -> None:
-    """A process running the single-statement claim over psycopg (autocommit, prepared) in a loop."""
+def raw_claimer(index: int, user: tuple, queue_id: int, timing: tuple, barrier, out, extra=None) -> None:
+    """A process running the service's claim statement (``extra``: its SQL and the lease in seconds) straight over
+    psycopg (autocommit, prepared) in a loop; ``user`` is (user id, username, principal id)."""
     try:
-        params = {"queue": queue_id, "user": user_id}
+        sql, lease_seconds = extra
+        params = {"queue": queue_id, "user": user[0], "label": user[1], "principal": user[2]}
         with psycopg.connect(common.database_url(DATABASE), autocommit=True, connect_timeout=10) as conn:
             cursor = conn.cursor()
 
             def claim() -> int | None:
-                row = cursor.execute(RAW_CLAIM_SQL, params, prepare=True).fetchone()
+                now = datetime.now(UTC)
+                lease = now + timedelta(seconds=lease_seconds)
+                values = {**params, "now": now, "lease": lease, "lease_text": lease.isoformat()}
+                row = cursor.execute(sql, values, prepare=True).fetchone()
                 return None if row is None else row[0]
 
             warm = [claim() for _ in range(WARMUP_CLAIMS)]
@@ -345,7 +276,7 @@ def _cpu_busy() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def claim_run(target, principals: list[int], queue_id: int, duration: float, pace: float | None = None) -> dict:
+def claim_run(target, principals: list, queue_id: int, duration: float, pace: float | None = None, extra=None) -> dict:
     """Spawn one claimer process per principal; start them together; merge their figures. With ``pace``,
     each claims once every ``pace`` seconds, the claimers' ticks spread evenly over the interval."""
     context = multiprocessing.get_context("spawn")
@@ -354,7 +285,7 @@ def claim_run(target, principals: list[int], queue_id: int, duration: float, pac
     processes = [
         context.Process(
             target=target,
-            args=(n, principal, queue_id, (duration, pace, (pace or 0.0) * n / len(principals)), barrier, out),
+            args=(n, principal, queue_id, (duration, pace, (pace or 0.0) * n / len(principals)), barrier, out, extra),
             daemon=True,
         )
         for n, principal in enumerate(principals)
@@ -478,7 +409,7 @@ def fixtures_create() -> dict:
         "queue": queue.pk,
         "agent": agent.pk,
         "operators": [operator.pk for operator in operators],
-        "operator_users": [operator.user_id for operator in operators],
+        "operator_users": [(operator.user_id, operator.user.get_username(), operator.pk) for operator in operators],
     }
 
 
@@ -815,7 +746,6 @@ def rows_build(args, load, explains, runs: dict, checks: dict, stats_after: dict
             True,
         ),
         *run_rows("django.paced", paced, runs["paced"], checks["paced"], None, gate_latency=True),
-        *run_rows("proto.one_statement", shape, runs["proto"], checks["proto"], limit, gate_latency=False),
         *run_rows("sql.limit", shape, limit, checks["limit"], limit, gate_latency=False),
     ]
     for entry in rows:
@@ -823,15 +753,54 @@ def rows_build(args, load, explains, runs: dict, checks: dict, stats_after: dict
     return rows
 
 
+def summary_build(args, runs: dict, checks: dict) -> list[dict]:
+    """The suite's rows: claim-next against the raw statement (same work, same concurrency, same run)."""
+    django, paced, limit = runs["django"], runs["paced"], runs["limit"]
+    shape = f"{CLAIMERS} procs, {args.duration:g} s, {args.items:,} open"
+    ratio = django["claims_per_s"] / (limit["claims_per_s"] or 1.0)
+    twice = sum(
+        run["ids_claimed_twice"] + check.get("items_with_several_claimed_events", 0)
+        for run, check in ((django, checks["django"]), (paced, checks["paced"]), (limit, checks["limit"]))
+    )
+    return [
+        common.summary_row(
+            "claim.throughput",
+            shape,
+            f"{django['claims_per_s']:.0f} claims/s",
+            ">= 0.5 of limit",
+            limit=f"{limit['claims_per_s']:.0f}/s raw statement",
+            ratio=ratio,
+            met=ratio >= 0.5,
+        ),
+        common.summary_row(
+            "claim.latency",
+            shape + ", closed loop",
+            f"p50 {django['p50_ms']:.1f} / p95 {django['p95_ms']:.1f} ms",
+            f"p95 < {P95_TARGET_MS:g} ms",
+            limit=f"p95 {limit['p95_ms']:.1f} ms",
+            ratio=django["p95_ms"] / (limit["p95_ms"] or 1.0),
+            met=0 < django["p95_ms"] < P95_TARGET_MS,
+        ),
+        common.summary_row(
+            "claim.latency.paced",
+            f"{CLAIMERS} x {1 / PACE_S:g}/s",
+            f"p50 {paced['p50_ms']:.1f} / p95 {paced['p95_ms']:.1f} ms",
+            f"p95 < {P95_TARGET_MS:g} ms",
+            met=0 < paced["p95_ms"] < P95_TARGET_MS,
+        ),
+        common.summary_row("claim.double_claims", "all runs", f"{twice}", "0", met=twice == 0),
+    ]
+
+
 def phase(
-    name: str, target, principals: list[int], ids: dict, args, *, audited: bool, pace: float | None = None
+    name: str, target, principals: list, ids: dict, args, *, audited: bool, pace: float | None = None, extra=None
 ) -> tuple[dict, dict]:
     """One measured run on a freshly reset queue and its SQL cross-checks."""
     reset = reset_claims(ids["queue"])
     print(f"{name}: reset {reset}; {CLAIMERS} claimers x {args.duration:g} s", file=sys.stderr)
     watermark = audit_watermark() if audited else None
     before = old_transactions()
-    run = claim_run(target, principals, ids["queue"], args.duration, pace)
+    run = claim_run(target, principals, ids["queue"], args.duration, pace, extra)
     run["reset_before"] = reset
     run["old_transactions"] = {"before": before, "after": old_transactions()}
     time.sleep(1.5)  # let the exited backends' statistics land
@@ -841,16 +810,19 @@ def phase(
 
 
 def main() -> int:
+    global CLAIMERS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100,000 items and 10 s runs (full: 1,000,000, 30 s)")
     parser.add_argument("--items", type=int, help="open items to load (overrides the mode's)")
     parser.add_argument("--duration", type=float, help="seconds per run (overrides the mode's)")
+    parser.add_argument("--claimers", type=int, default=CLAIMERS, help="claimer processes in every run (16)")
     parser.add_argument(
         "--reuse", action="store_true", help="keep the items an earlier run loaded (same --items): skips the load"
     )
     args = parser.parse_args()
     args.items = args.items or (100_000 if args.quick else 1_000_000)
     args.duration = args.duration or (10.0 if args.quick else 30.0)
+    CLAIMERS = args.claimers
 
     env = common.bench_env(DATABASE, redis_db=REDIS_DB)
     reused = args.reuse and loaded_items() == args.items
@@ -859,7 +831,10 @@ def main() -> int:
         common.database_recreate(DATABASE)
         common.manage(env, "migrate", "--no-input")
     django_setup(env)
+    from django.conf import settings
     from django.db import connections
+
+    from exceptions_app.services.items import claim_next_sql
 
     ids = fixtures_create()
     if reused:
@@ -883,9 +858,11 @@ def main() -> int:
     runs["paced"], checks["paced"] = phase(
         "django.paced", django_claimer, ids["operators"], ids, args, audited=True, pace=PACE_S
     )
-    runs["proto"], checks["proto"] = phase("proto", proto_claimer, ids["operators"], ids, args, audited=True)
-    stats["after_proto"] = table_stats()
-    runs["limit"], checks["limit"] = phase("sql.limit", raw_claimer, ids["operator_users"], ids, args, audited=False)
+    # The operators' statement, team check included: the same work as ours, without Django around it.
+    limit_statement = (claim_next_sql(team_check=True), settings.TOLLGATE_CLAIM_LEASE_SECONDS)
+    runs["limit"], checks["limit"] = phase(
+        "sql.limit", raw_claimer, ids["operator_users"], ids, args, audited=True, extra=limit_statement
+    )
     stats["after_limit"] = table_stats()
 
     rows = rows_build(args, load, explains, runs, checks, stats["after_django"])
@@ -911,19 +888,16 @@ def main() -> int:
                 "queue": QUEUE,
                 "claim_select_sql": sql,
                 "claim_select_params": params,
-                "raw_claim_sql": RAW_CLAIM_SQL.strip(),
-                "proto_claim_sql": PROTO_CLAIM_SQL.strip(),
+                "limit_claim_sql": limit_statement[0].strip(),
             },
             "load": load,
             "explain": explains,
             "table_stats": stats,
             "runs": runs,
             "checks": checks,
-            "ratio_to_limit": {
-                "django": round(ratio, 3),
-                "proto": round(runs["proto"]["claims_per_s"] / (runs["limit"]["claims_per_s"] or 1.0), 3),
-            },
+            "ratio_to_limit": {"django": round(ratio, 3)},
             "rows": rows,
+            "summary": summary_build(args, runs, checks),
         },
     )
     print(f"\nresults: {path}", file=sys.stderr)

@@ -435,3 +435,29 @@ class LocalCpuMeter:
             "machine_busy_cores": round(busy / elapsed, 2) if elapsed else 0.0,
             "loadavg_1m": [round(self.load, 2), round(os.getloadavg()[0], 2)],
         }
+
+
+# --- the suite's summary (read by bench/run.py) ------------------------------------------------------------
+
+
+def summary_row(
+    name: str,
+    workload: str,
+    figure: str,
+    target: str,
+    *,
+    limit: str = "",
+    ratio: float | None = None,
+    met: bool | None = None,
+) -> dict:
+    """One line of the suite table: our figure, its target, the limit measured in the same run and our figure as a
+    ratio of it (so the figure survives a noisy machine), and whether the target was met (None: report only)."""
+    return {
+        "name": name,
+        "workload": workload,
+        "figure": figure,
+        "target": target,
+        "limit": limit,
+        "ratio": None if ratio is None else round(ratio, 3),
+        "met": met,
+    }

@@ -1,9 +1,9 @@
 """Delivery benchmark: resolution committed -> signed webhook received, through the outbox, Celery and Redis.
 
-    .venv/bin/python bench/delivery.py [--quick]
+    .venv/bin/python bench/delivery.py [--quick] [--duration S]
 
 Creates the database tollgate_bench_delivery afresh, migrates, loads policies/, makes an agent and a supervisor,
-flushes Redis db 11, starts one Celery worker (the Procfile's flags, concurrency 2) and beat (deliveries sweep
+flushes Redis db 14, starts one Celery worker (the Procfile's flags, concurrency 2) and beat (deliveries sweep
 every second), and a loopback webhook receiver in its own process (so the resolver threads' GIL never delays an
 arrival timestamp). Held items are made beforehand (decisions_submit_batch, confidence 0.5, callback_url = the
 receiver) and claimed (item_claim); then this process resolves them with item_resolve(action="approve"):
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common
 
 DATABASE = "tollgate_bench_delivery"
-REDIS_DB = 11
+REDIS_DB = 14  # the benches' Redis database (they run one after another; this one is flushed)
 WORKFLOW = "billing.invoice_adjustment"
 TARGET_P95_MS = 500.0
 LOAD_RATE = 100  # resolutions per second
@@ -678,6 +678,46 @@ def table(
     return [dict(zip(names, (*row[:5], result[row[5]]), strict=True)) for row in rows]
 
 
+def summary_build(limit: dict, idle: dict, load: dict, resolver: dict, index: dict, shapes: dict) -> list[dict]:
+    """The suite's rows: resolution -> webhook latency beside a bare Celery round trip on the same broker."""
+    round_trip = f"p95 {limit['p95_ms']:.1f} ms Celery round trip"
+    lost = idle["lost"] + load["lost"] + idle["late_still_pending"] + load["late_still_pending"]
+    twice = index["duplicate_webhook_ids"] + idle["items_with_two_delivery_ids"] + load["items_with_two_delivery_ids"]
+    rows = []
+    for name, phase, shape in (("delivery.idle", idle, shapes["idle"]), ("delivery.load", load, shapes["load"])):
+        latency = phase["latency"]
+        rows.append(
+            common.summary_row(
+                name,
+                shape,
+                f"p50 {latency['p50_ms']:.0f} / p95 {latency['p95_ms']:.0f} ms",
+                f"p95 < {TARGET_P95_MS:.0f} ms",
+                limit=round_trip,
+                ratio=latency["p95_ms"] / (limit["p95_ms"] or 1.0),
+                met=phase["arrived"] > 0 and latency["p95_ms"] < TARGET_P95_MS,
+            )
+        )
+    rows.append(
+        common.summary_row(
+            "delivery.load.rate",
+            shapes["load"],
+            f"{resolver['achieved_per_s']}/s resolved",
+            f">= {0.99 * shapes['rate']:.0f}/s",
+            met=resolver["achieved_per_s"] >= 0.99 * shapes["rate"] and not resolver["errors"],
+        )
+    )
+    rows.append(
+        common.summary_row(
+            "delivery.exactly_once",
+            "idle + load",
+            f"{lost} lost or late, {twice} duplicated, {index['bad_signatures']} bad signatures",
+            "0",
+            met=lost == 0 and twice == 0 and index["bad_signatures"] == 0,
+        )
+    )
+    return rows
+
+
 # --- main ------------------------------------------------------------------------------------------------------------
 
 
@@ -690,8 +730,10 @@ def main() -> int:
     parser.add_argument("--sweep-seconds", type=int, default=1, help="TOLLGATE_DELIVERY_SWEEP_SECONDS for beat")
     parser.add_argument("--json", help="write the results here instead of bench/results/delivery.json")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="worker processes (the Procfile uses 2)")
+    parser.add_argument("--duration", type=float, help="seconds of load (overrides the mode's: quick 10, full 60)")
     args = parser.parse_args()
     pings, idle_count, duration = (30, 30, 10) if args.quick else (100, 100, 60)
+    duration = args.duration or duration
     load_count = int(args.rate * duration)
     background = os.getloadavg()
     if background[0] > 0.5:
@@ -830,6 +872,7 @@ def main() -> int:
         "arrivals": index_summary,
         "logs": logs,
         "rows": rows,
+        "summary": summary_build(limit, idle, load, resolver, index, shapes),
     }
     if args.json:
         path = Path(args.json)

@@ -1,13 +1,23 @@
 """Intake benchmark: single decisions and batches against gunicorn + PostgreSQL + Redis on loopback.
 
-    .venv/bin/python bench/intake.py [--quick]
+    .venv/bin/python bench/intake.py [--quick] [--duration S]
 
 Creates the database tollgate_bench afresh, loads policies/, makes an agent token, starts gunicorn
 on a free 127.0.0.1 port, measures, checks the rows written, prints a table and writes
 bench/results/intake.json. Targets (from the issue): single decisions >= 500/s with p95 < 20 ms;
 batches >= 10,000 decisions/s; no errors. Besides rates it reports the CPU each decision costs
 (gunicorn workers, PostgreSQL backends), which stays meaningful when other work shares the machine.
+
+The limit, measured in the same run on the same database (issue 9): the rows our runs wrote (decisions and
+their held items, as stored) are read back and inserted again straight from psycopg, with the same number of
+client processes: batches of 1,000 with ``executemany`` and with ``COPY`` (ids from the sequence) in one
+transaction each, and single decisions one transaction each. Our rates are reported as ratios of these
+(goal: batch intake >= 0.5 of raw executemany). The limit writes no audit events, outbox rows or tallies,
+parses no JSON and evaluates no policy: it is the floor of the inserts alone.
 """
+
+# The SQL below is assembled from this file's own constants and the tables' column names (no outside input).
+# ruff: noqa: S608
 
 import argparse
 import http.client
@@ -24,6 +34,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+from psycopg.types.json import Jsonb
 
 from bench import common
 
@@ -154,9 +167,165 @@ def load_run(server, token, path, bodies, *, clients, processes, duration, max_r
     }
 
 
+# --- the limit: the same rows inserted straight from psycopg ------------------------------------------------
+
+DECISION_TABLE, ITEM_TABLE = "exceptions_app_gatedecision", "exceptions_app_exceptionitem"
+_LIMIT_ROWS: dict = {}  # set before the limit's processes fork: they read it instead of unpickling rows
+
+
+def max_decision_id() -> int:
+    return common.sql_scalar(DATABASE, f"SELECT coalesce(max(id), 0) FROM {DECISION_TABLE}")
+
+
+def rows_read(after_id: int, up_to_id: int) -> dict:
+    """Decisions with after_id < id <= up_to_id and their held items, as stored, without their ids."""
+    with psycopg.connect(common.database_url(DATABASE), connect_timeout=10) as conn:
+        cursor = conn.execute(
+            f"SELECT * FROM {DECISION_TABLE} WHERE id > %s AND id <= %s ORDER BY id",
+            [after_id, up_to_id],
+        )
+        decision_columns = [column.name for column in cursor.description]
+        decisions = cursor.fetchall()
+        cursor = conn.execute(
+            f"SELECT * FROM {ITEM_TABLE} WHERE decision_id > %s AND decision_id <= %s",
+            [after_id, up_to_id],
+        )
+        item_columns = [column.name for column in cursor.description]
+        link = item_columns.index("decision_id")
+        items = {row[link]: row for row in cursor.fetchall()}
+    keep_decision = [n for n, name in enumerate(decision_columns) if name != "id"]
+    keep_item = [n for n, name in enumerate(item_columns) if name != "id"]
+    pairs = []
+    for row in decisions:
+        item = items.get(row[decision_columns.index("id")])
+        pairs.append(
+            (tuple(row[n] for n in keep_decision), None if item is None else tuple(item[n] for n in keep_item))
+        )
+    item_names = [item_columns[n] for n in keep_item]
+    return {
+        "decision_columns": [decision_columns[n] for n in keep_decision],
+        "item_columns": item_names,
+        "item_link": item_names.index("decision_id"),
+        "pairs": pairs,
+    }
+
+
+def _adapted(values: tuple) -> tuple:
+    return tuple(Jsonb(value) if isinstance(value, dict | list) else value for value in values)
+
+
+def _linked(item: tuple, link: int, decision_id: int) -> tuple:
+    return (*item[:link], decision_id, *item[link + 1 :])
+
+
+def _insert_chunk(cursor, method: str, chunk: list, rows: dict, sql: dict) -> None:
+    """One chunk of decisions and their items in the caller's transaction, the way ``method`` says."""
+    link = rows["item_link"]
+    if method == "copy":
+        ids = [row[0] for row in cursor.execute(sql["ids"], [len(chunk)]).fetchall()]
+        with cursor.copy(sql["copy_decisions"]) as copy:
+            for pk, (decision, _) in zip(ids, chunk, strict=True):
+                copy.write_row((pk, *_adapted(decision)))
+        with cursor.copy(sql["copy_items"]) as copy:
+            for pk, (_, item) in zip(ids, chunk, strict=True):
+                if item is not None:
+                    copy.write_row(_adapted(_linked(item, link, pk)))
+        return
+    if method == "single":
+        ((decision, item),) = chunk
+        pk = cursor.execute(sql["insert_decision"], _adapted(decision)).fetchone()[0]
+        if item is not None:
+            cursor.execute(sql["insert_item"], _adapted(_linked(item, link, pk)))
+        return
+    cursor.executemany(sql["insert_decision"], [_adapted(decision) for decision, _ in chunk], returning=True)
+    ids = []
+    while True:
+        ids.append(cursor.fetchone()[0])
+        if not cursor.nextset():
+            break
+    items = [_adapted(_linked(item, link, pk)) for pk, (_, item) in zip(ids, chunk, strict=True) if item is not None]
+    if items:
+        cursor.executemany(sql["insert_item"], items)
+
+
+def _limit_sql(rows: dict) -> dict:
+    decisions, items = ", ".join(rows["decision_columns"]), ", ".join(rows["item_columns"])
+
+    def marks(columns: list[str]) -> str:
+        return ", ".join(["%s"] * len(columns))
+
+    return {
+        "insert_decision": f"INSERT INTO {DECISION_TABLE} ({decisions}) "
+        f"VALUES ({marks(rows['decision_columns'])}) RETURNING id",
+        "insert_item": f"INSERT INTO {ITEM_TABLE} ({items}) VALUES ({marks(rows['item_columns'])})",
+        "ids": f"SELECT nextval(pg_get_serial_sequence('{DECISION_TABLE}', 'id')) FROM generate_series(1, %s)",
+        "copy_decisions": f"COPY {DECISION_TABLE} (id, {decisions}) FROM STDIN",
+        "copy_items": f"COPY {ITEM_TABLE} ({items}) FROM STDIN",
+    }
+
+
+def _limit_worker(method: str, chunks: list[tuple[int, int]], start_at: float, duration: float) -> tuple:
+    """One client process: its chunks (slices of _LIMIT_ROWS["pairs"]), one transaction each, until done or the
+    deadline. Returns (began, ended, decisions inserted)."""
+    rows, done = _LIMIT_ROWS, 0
+    sql = _limit_sql(rows)
+    with psycopg.connect(common.database_url(DATABASE), connect_timeout=10) as conn:
+        cursor = conn.cursor()
+        time.sleep(max(0.0, start_at - time.time()))
+        began = time.time()
+        for first, last in chunks:
+            if time.time() - began >= duration:
+                break
+            with conn.transaction():
+                _insert_chunk(cursor, method, rows["pairs"][first:last], rows, sql)
+            done += last - first
+        ended = time.time()
+    return began, ended, done
+
+
+def limit_run(rows: dict, method: str, *, chunk: int, processes: int, duration: float) -> dict:
+    """The same rows inserted again by ``processes`` client processes, ``chunk`` decisions per transaction."""
+    count = len(rows["pairs"])
+    spans = [(first, min(count, first + chunk)) for first in range(0, count, chunk)]
+    shares = [spans[n::processes] for n in range(processes)]
+    _LIMIT_ROWS.clear()
+    _LIMIT_ROWS.update(rows)
+    start_at = time.time() + 0.5
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        jobs = [pool.apply_async(_limit_worker, (method, share, start_at, duration)) for share in shares if share]
+        done = [job.get(timeout=duration + 300) for job in jobs]
+    _LIMIT_ROWS.clear()
+    inserted = sum(part[2] for part in done)
+    elapsed = max(part[1] for part in done) - min(part[0] for part in done)
+    held = sum(1 for _, item in rows["pairs"] if item is not None)
+    return {
+        "method": method,
+        "decisions_per_transaction": chunk,
+        "processes": processes,
+        "decisions": inserted,
+        "held_share": round(held / max(1, count), 3),
+        "elapsed_s": round(elapsed, 3),
+        "rate_per_s": round(inserted / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+
+
+def limits_measure(watermarks: dict, args, duration: float) -> dict:
+    """Single-row, executemany and COPY limits on the rows the single and batch runs wrote."""
+    single_rows = rows_read(watermarks["before"], watermarks["after_single"])
+    batch_rows = rows_read(watermarks["after_single"], watermarks["after_batch"])
+    limits = {
+        "single": limit_run(single_rows, "single", chunk=1, processes=args.clients, duration=duration),
+        "executemany": limit_run(batch_rows, "executemany", chunk=1000, processes=2, duration=600),
+        "copy": limit_run(batch_rows, "copy", chunk=1000, processes=2, duration=600),
+    }
+    for name, figures in limits.items():
+        print(f"limit {name}: {figures}", file=sys.stderr)
+    return limits
+
+
 def _rows_count() -> tuple[int, int]:
     tables = ("exceptions_app_gatedecision", "exceptions_app_exceptionitem")
-    return tuple(common.sql_scalar(DATABASE, f"SELECT count(*) FROM {table}") for table in tables)  # noqa: S608
+    return tuple(common.sql_scalar(DATABASE, f"SELECT count(*) FROM {table}") for table in tables)
 
 
 def _cpu_figure(run: dict) -> str:
@@ -209,6 +378,66 @@ def table(single: dict, batch: dict, counts: dict, shape: str, batch_shape: str,
     return [dict(zip(names, (*row[:4], result[checks.get(row[0], row[4])]), strict=True)) for row in rows]
 
 
+def limit_rows(single: dict, batch: dict, limits: dict, shape: str, batch_shape: str) -> list[dict]:
+    """The limits beside our figures, in the bench's own table."""
+    rows = []
+    for name, ours, key, workload in (
+        ("limit.single", single, "single", shape),
+        ("limit.executemany", batch, "executemany", batch_shape),
+        ("limit.copy", batch, "copy", batch_shape),
+    ):
+        limit = limits[key]
+        ratio = ours["rate_per_s"] / (limit["rate_per_s"] or 1.0)
+        figure = f"raw {limit['rate_per_s']:.0f} decisions/s ({limit['decisions']} in {limit['elapsed_s']} s)"
+        figure += f"; ours {ratio:.2f} of it"
+        target = ">= 0.5 of it" if key == "executemany" else "(report)"
+        result = ("PASS" if ratio >= 0.5 else "FAIL") if key == "executemany" else "info"
+        rows.append({"name": name, "workload": workload, "figure": figure, "target": target, "result": result})
+    return rows
+
+
+def summary_build(single: dict, batch: dict, limits: dict, shape: str, batch_shape: str, server_errors) -> list:
+    """The suite's rows: our rates as ratios of the raw inserts of the same rows on the same database."""
+    single_limit, many, copy = limits["single"]["rate_per_s"], limits["executemany"]["rate_per_s"], limits["copy"]
+    errors = single["errors"] + batch["errors"] + batch["failed"] + len(server_errors)
+    return [
+        common.summary_row(
+            "intake.single",
+            shape,
+            f"{single['rate_per_s']:.0f}/s, p95 {single['p95_ms']:.1f} ms",
+            ">= 500/s, p95 < 20 ms",
+            limit=f"{single_limit:.0f}/s raw 1-row txns",
+            ratio=single["rate_per_s"] / (single_limit or 1.0),
+            met=single["rate_per_s"] >= 500 and single["p95_ms"] < 20,
+        ),
+        common.summary_row(
+            "intake.batch",
+            batch_shape,
+            f"{batch['rate_per_s']:.0f}/s",
+            ">= 0.5 of executemany",
+            limit=f"{many:.0f}/s raw executemany",
+            ratio=batch["rate_per_s"] / (many or 1.0),
+            met=batch["rate_per_s"] >= 0.5 * many,
+        ),
+        common.summary_row(
+            "intake.batch.copy",
+            batch_shape,
+            f"{batch['rate_per_s']:.0f}/s",
+            "(report)",
+            limit=f"{copy['rate_per_s']:.0f}/s raw COPY",
+            ratio=batch["rate_per_s"] / (copy["rate_per_s"] or 1.0),
+        ),
+        common.summary_row(
+            "intake.batch.target",
+            batch_shape,
+            f"{batch['rate_per_s']:.0f}/s",
+            ">= 10000/s",
+            met=batch["rate_per_s"] >= 10_000,
+        ),
+        common.summary_row("intake.errors", "both", f"{errors}", "0", met=errors == 0),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s of single decisions and 10 batches")
@@ -216,9 +445,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--clients", type=int, default=8, help="concurrent single-decision clients")
     parser.add_argument("--processes", type=int, default=2, help="client processes the clients are spread over")
+    parser.add_argument("--duration", type=int, help="seconds of single decisions (overrides the mode's: 10 / 60)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
     duration, batches, warmup = (10, 10, 3) if args.quick else (60, 60, 5)
+    duration = args.duration or duration
     background, calibration = common.busy_cores(), common.cpu_calibration_ms()
     if background > 0.2:
         print(f"warning: other work keeps {background:.2f} cores busy; rates will be noisy", file=sys.stderr)
@@ -243,19 +474,23 @@ def main() -> int:
         print(f"gunicorn on port {server.port}, workers {server.worker_pids()}, log {server.log}", file=sys.stderr)
         load_run(server, token, SINGLE, bodies, **single_load, duration=warmup, max_requests=warmup * MAX_RATE)
         load_run(server, token, BATCH, batch_bodies, **batch_load, max_requests=1)
-        counts = {"before": _rows_count()}
+        counts, watermarks = {"before": _rows_count()}, {"before": max_decision_id()}
         cap = duration * MAX_RATE
         single = load_run(server, token, SINGLE, bodies, **single_load, duration=duration, max_requests=cap)
-        counts["after_single"] = _rows_count()
+        counts["after_single"], watermarks["after_single"] = _rows_count(), max_decision_id()
         batch = load_run(server, token, BATCH, batch_bodies, **batch_load, max_requests=max(1, batches // 2))
-        counts["after_batch"] = _rows_count()
+        counts["after_batch"], watermarks["after_batch"] = _rows_count(), max_decision_id()
         log = server.log_tail(200_000).splitlines()
         server_errors = [line for line in log if "Traceback" in line or "ERROR" in line]
     finally:
         server.stop()
+    print("limit: the same rows again, straight from psycopg", file=sys.stderr)
+    limits = limits_measure(watermarks, args, duration)
 
     shape = f"{args.clients} clients, {duration} s, {args.workers}w x {args.threads}t"
-    rows = table(single, batch, counts, shape, f"2 clients x {max(1, batches // 2)} x 1000", server_errors)
+    batch_shape = f"2 clients x {max(1, batches // 2)} x 1000"
+    rows = table(single, batch, counts, shape, batch_shape, server_errors)
+    rows += limit_rows(single, batch, limits, shape, batch_shape)
     common.table_print(rows)
     if server_errors:
         print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)
@@ -274,7 +509,9 @@ def main() -> int:
             "single": single,
             "batch": batch,
             "row_counts": counts,
+            "limits": limits,
             "rows": rows,
+            "summary": summary_build(single, batch, limits, shape, batch_shape, server_errors),
         },
     )
     print(f"\nresults: {path}", file=sys.stderr)

@@ -1,0 +1,79 @@
+"""Where one single-decision POST spends its time: pyinstrument over in-process requests (Django's test Client,
+no network, no gunicorn) against a fresh bench database.
+
+    .venv/bin/python bench/profile_intake.py [--requests 300]
+
+Creates tollgate_bench_profile afresh (migrate, apply_policies policies/, an agent token), posts 50 warm-up
+decisions (imports, caches, prepared connections), then profiles ``--requests`` POST /api/v1/decisions with the
+intake benchmark's billing bodies (~70% proceed, 25% hold, 5% reject) at a 0.1 ms sampling interval. One request
+takes a few milliseconds, too short for a sampling profiler alone; many of the same kind give a stable picture
+of one. Prints the call tree (time per request = total / requests) and writes bench/results/profile-intake.txt
+and .html. Loopback only; only tollgate_bench_profile is dropped.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+from bench.intake import WORKFLOW, decision
+
+DATABASE = "tollgate_bench_profile"
+WARMUP = 50
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="profiled requests")
+    args = parser.parse_args()
+
+    env = common.bench_env(DATABASE)
+    env["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
+    common.database_recreate(DATABASE)
+    common.manage(env, "migrate", "--no-input")
+    common.manage(env, "apply_policies", "policies/")
+    token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.test import Client
+    from pyinstrument import Profiler
+
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    rng = random.Random(20250301)
+    bodies = [json.dumps(decision(rng, n)) for n in range(WARMUP + args.requests)]
+
+    def post(body: str) -> None:
+        response = client.post("/api/v1/decisions", body, content_type="application/json")
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code}: {response.content[:500]!r}")
+
+    for body in bodies[:WARMUP]:
+        post(body)
+    profiler = Profiler(interval=0.0001)
+    began = time.perf_counter()
+    profiler.start()
+    for body in bodies[WARMUP:]:
+        post(body)
+    profiler.stop()
+    elapsed = time.perf_counter() - began
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    header = f"{args.requests} single-decision POSTs in {elapsed:.2f} s: {1000 * elapsed / args.requests:.2f} ms each\n"
+    common.RESULTS_DIR.mkdir(exist_ok=True)
+    (common.RESULTS_DIR / "profile-intake.txt").write_text(header + text)
+    (common.RESULTS_DIR / "profile-intake.html").write_text(profiler.output_html())
+    print(header + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
