@@ -132,13 +132,20 @@ def _client_group(port, token, path, bodies, threads, start_at, duration, max_re
     return out, end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime
 
 
+def _child_signals() -> None:
+    """Pool initializer: a forked child must not inherit main()'s SIGTERM handler. With it, the pool's
+    terminate() at the end of ``with Pool`` could leave a child blocked on the task queue's lock
+    (the handler raises SystemExit instead of ending the process), and the join waited for ever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def load_run(server, token, path, bodies, *, clients, processes, duration, max_requests) -> dict:
     """``clients`` closed-loop clients spread over ``processes`` processes; merged figures and CPU."""
     processes, start_at = max(1, min(processes, clients)), time.time() + 1.0
     shares = [clients // processes + (1 if n < clients % processes else 0) for n in range(processes)]
     meter = common.CpuMeter(server, DATABASE)
     meter.start()
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    with multiprocessing.get_context("fork").Pool(processes, initializer=_child_signals) as pool:
         args = [(server.port, token, path, bodies, n, start_at, duration, max_requests) for n in shares]
         done = [job.get(timeout=duration + 180) for job in [pool.apply_async(_client_group, a) for a in args]]
     cpu = meter.stop(client_cpu_s=sum(client_cpu for _, client_cpu in done))
@@ -291,7 +298,7 @@ def limit_run(rows: dict, method: str, *, chunk: int, processes: int, duration: 
     _LIMIT_ROWS.clear()
     _LIMIT_ROWS.update(rows)
     start_at = time.time() + 0.5
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    with multiprocessing.get_context("fork").Pool(processes, initializer=_child_signals) as pool:
         jobs = [pool.apply_async(_limit_worker, (method, share, start_at, duration)) for share in shares if share]
         done = [job.get(timeout=duration + 300) for job in jobs]
     _LIMIT_ROWS.clear()
