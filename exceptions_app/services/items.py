@@ -6,9 +6,11 @@ the row, and every later action is a conditional update that fails if the lease 
 
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.base import DEFERRED
 from django.utils import timezone
 
 from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
@@ -99,6 +101,16 @@ def claim_next_sql(*, team_check: bool) -> str:
     return _CLAIM_NEXT_SQL.format(team_check=_TEAM_CHECK if team_check else "", lock=CLAIM_HEAD_LOCK)
 
 
+def _item_from_columns(values: dict) -> ExceptionItem:
+    """An item built from some of its columns; the others load on first access, as with only()."""
+    fields = ExceptionItem._meta.concrete_fields
+    return ExceptionItem.from_db(
+        connection.alias,
+        [field.attname for field in fields],
+        [values.get(field.attname, DEFERRED) for field in fields],
+    )
+
+
 def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: datetime) -> ExceptionItem | None:
     user = principal.user
     lease = _lease_end(now)
@@ -112,8 +124,15 @@ def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: dateti
         "lease_text": lease.isoformat(),
     }
     team_check = principal.role != Role.SUPERVISOR
-    # One statement is its own transaction: no BEGIN/COMMIT round trips around it.
-    item = next(iter(ExceptionItem.objects.raw(claim_next_sql(team_check=team_check), params)), None)
+    # One statement is its own transaction: no BEGIN/COMMIT round trips around it. It goes through a
+    # server-side binding cursor, which psycopg prepares after a few runs on a connection: Django's
+    # own cursor binds on the client and the server would parse and plan the statement every time.
+    connection.ensure_connection()
+    with connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
+        cursor.execute(claim_next_sql(team_check=team_check), params)
+        row = cursor.fetchone()
+        columns = [column.name for column in cursor.description]
+    item = _item_from_columns(dict(zip(columns, row, strict=True))) if row else None
     if item is None and team_check:
         queue_check_access(principal=principal, queue=queue)  # nothing claimed: empty, or not allowed?
     return item
