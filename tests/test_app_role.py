@@ -103,3 +103,31 @@ def test_print_shows_the_sql_and_changes_nothing(capsys):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'tollgate_app_preview'")
         assert cursor.fetchone() is None
+
+
+def test_password_env_sets_the_password_without_ever_printing_it(app_role, monkeypatch, capsys):
+    secret = f"pw-{secrets.token_hex(8)}"
+    monkeypatch.setenv("TOLLGATE_TEST_APP_PASSWORD", secret)
+
+    call_command("grant_app_role", app_role, "--create", "--password-env", "TOLLGATE_TEST_APP_PASSWORD", "--print")
+    call_command("grant_app_role", app_role, "--create", "--password-env", "TOLLGATE_TEST_APP_PASSWORD")
+
+    printed = capsys.readouterr().out
+    assert "PASSWORD <from $TOLLGATE_TEST_APP_PASSWORD>" in printed
+    assert secret not in printed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [app_role])
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("SCRAM-SHA-256$")  # hashed by the server, not kept in plain text
+
+
+@pytest.mark.django_db
+def test_an_unset_password_variable_is_refused_before_anything_runs(monkeypatch):
+    monkeypatch.delenv("TOLLGATE_TEST_APP_PASSWORD", raising=False)
+
+    with pytest.raises(CommandError, match="TOLLGATE_TEST_APP_PASSWORD"):
+        call_command("grant_app_role", "tollgate_app_unset", "--create", "--password-env", "TOLLGATE_TEST_APP_PASSWORD")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'tollgate_app_unset'")
+        assert cursor.fetchone() is None

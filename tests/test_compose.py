@@ -3,13 +3,15 @@
 import ast
 import importlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from django.core.management import get_commands
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_SERVICES = ["migrate", "web", "worker", "beat"]
+APP_SERVICES = ["migrate", "grant-app-role", "web", "worker", "beat"]
+RUNNING_SERVICES = ["web", "worker", "beat"]
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +67,15 @@ def test_every_app_command_names_a_real_module(compose):
             pytest.fail(f"{name}: unrecognised command {command}")
 
 
+def _variables_named_on_the_command_line(command: list[str]) -> set[str]:
+    return {command[index + 1] for index, word in enumerate(command) if word == "--password-env"}
+
+
 def test_every_variable_compose_sets_is_read_by_settings(compose):
     known = variables_read_by_settings()
     for name in APP_SERVICES:
-        unknown = set(compose["services"][name]["environment"]) - known
+        service = compose["services"][name]
+        unknown = set(service["environment"]) - known - _variables_named_on_the_command_line(service["command"])
         assert not unknown, f"{name} sets variables the settings never read: {unknown}"
 
 
@@ -79,3 +86,35 @@ def test_env_example_documents_every_variable_the_settings_read():
         if line and not line.startswith("#")
     }
     assert variables_read_by_settings() <= documented
+
+
+def _database_user(service: dict) -> str:
+    return urlsplit(service["environment"]["DATABASE_URL"]).username
+
+
+def test_web_workers_and_beat_connect_as_the_app_role_not_a_superuser(compose):
+    services = compose["services"]
+    # The postgres image makes POSTGRES_USER a superuser, as "postgres" always is.
+    superusers = {"postgres", services["db"]["environment"]["POSTGRES_USER"]}
+    grant = services["grant-app-role"]["command"]
+    app_role = grant[grant.index("grant_app_role") + 1]
+    granted_password = services["grant-app-role"]["environment"]["TOLLGATE_APP_DB_PASSWORD"]
+
+    for name in RUNNING_SERVICES:
+        user = _database_user(services[name])
+        assert user not in superusers, f"{name} connects to PostgreSQL as the superuser {user}"
+        assert user == app_role, f"{name} connects as {user}, but grant_app_role grants {app_role}"
+        assert urlsplit(services[name]["environment"]["DATABASE_URL"]).password == granted_password, name
+        assert services[name]["depends_on"]["grant-app-role"]["condition"] == "service_completed_successfully", name
+
+
+def test_migrations_and_grants_run_as_the_owner_in_that_order(compose):
+    services = compose["services"]
+    owner = services["db"]["environment"]["POSTGRES_USER"]
+
+    assert services["migrate"]["command"][2] == "migrate"
+    assert _database_user(services["migrate"]) == owner
+    assert _database_user(services["grant-app-role"]) == owner
+    assert services["grant-app-role"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    password_variable = _variables_named_on_the_command_line(services["grant-app-role"]["command"]).pop()
+    assert password_variable in services["grant-app-role"]["environment"]

@@ -1,13 +1,17 @@
 """Give a PostgreSQL role exactly what the running app needs, and no way to change the audit log.
 
-    python manage.py grant_app_role tollgate_app [--create] [--print]
+    python manage.py grant_app_role tollgate_app [--create] [--password-env VARIABLE] [--print]
 
 Run it as the role that owns the tables (the one that runs migrations), after every ``migrate``;
-then run web, workers and beat with ``DATABASE_URL`` naming the app role. That role can read and
+then run web, workers and beat with ``DATABASE_URL`` naming the app role. ``--password-env``
+sets the role's password from that environment variable (never from the command line, where
+the process list would show it), so docker-compose can create a role that signs in over TCP. That role can read and
 write every table except the audit log, where it may only SELECT and INSERT: UPDATE, DELETE and
 TRUNCATE are refused by privilege, and since it does not own the table it cannot drop or disable
 the guard triggers either. Migrations keep running as the owner.
 """
+
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -47,8 +51,12 @@ class Command(BaseCommand):
         parser.add_argument("role", help=IDENTIFIER_HELP)
         parser.add_argument("--create", action="store_true", help="create the role (LOGIN, no password) if missing")
         parser.add_argument("--print", action="store_true", dest="only_print", help="print the SQL, change nothing")
+        parser.add_argument(
+            "--password-env", metavar="VARIABLE", help="set the role's password from this environment variable"
+        )
 
-    def handle(self, *args, role: str, create: bool, only_print: bool, **options):
+    def handle(self, *args, role: str, create: bool, only_print: bool, password_env: str | None, **options):
+        password = self._password(password_env)
         if connection.vendor != "postgresql":
             raise CommandError("grant_app_role is for PostgreSQL; SQLite has no roles")
         if not role.replace("_", "").isalnum() or not role[0].isalpha() or len(role) > 63:
@@ -65,12 +73,21 @@ class Command(BaseCommand):
             statements = grant_statements(
                 role, tables=tables, sequences=sequences, audit_table=AuditEvent._meta.db_table
             )
-            if create and not found:
+            creating = create and not found
+            if creating:
                 statements.insert(0, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
             elif not found and not only_print:
                 raise CommandError(f"role {role} does not exist: add --create, or create it with a password first")
             raw = cursor.cursor.connection
             rendered = [statement.as_string(raw) for statement in statements]
+            if password is not None:
+                # Set on every run, so a changed variable takes effect; shown only as where it comes from.
+                after_create = 1 if creating else 0
+                statements.insert(
+                    after_create,
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)),
+                )
+                rendered.insert(after_create, f'ALTER ROLE "{role}" PASSWORD <from ${password_env}>')
             if only_print:
                 self.stdout.write(";\n".join(rendered) + ";")
                 return
@@ -79,3 +96,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{role}: read/write on {len(tables) - 1} tables, SELECT and INSERT only on {AuditEvent._meta.db_table}"
         )
+
+    @staticmethod
+    def _password(variable: str | None) -> str | None:
+        if variable is None:
+            return None
+        password = os.environ.get(variable, "")
+        if not password:
+            raise CommandError(f"--password-env {variable}: that environment variable is unset or empty")
+        return password
