@@ -287,6 +287,7 @@ CELERY_TASK_ROUTES = {
     "exceptions_app.tasks.health.heartbeat": {"queue": "periodic"},
     "exceptions_app.tasks.periodic.*": {"queue": "periodic"},
     "exceptions_app.tasks.delivery.deliver": {"queue": "deliveries"},
+    "exceptions_app.tasks.delivery.deliveries_drain": {"queue": "deliveries"},
     "exceptions_app.tasks.delivery.deliveries_sweep": {"queue": "periodic"},
 }
 TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]

@@ -108,20 +108,10 @@ def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, ite
 
 def _wake_after_commit(deliveries: list[Delivery]) -> None:
     """Publishing is only a wake-up call: the row is the record, and the sweep catches a lost message."""
-    sendable = [delivery.pk for delivery in deliveries if delivery.kind != TargetKind.POLL]
-    if not sendable:
-        return
+    if any(delivery.kind != TargetKind.POLL for delivery in deliveries):
+        from exceptions_app.services.delivery_drain import deliveries_wake
 
-    def publish() -> None:
-        from exceptions_app.tasks.delivery import deliver
-
-        for pk in sendable:
-            try:
-                deliver.delay(pk)
-            except Exception:  # broker down: the sweep will find the row once it is back
-                logger.warning("could not publish delivery %s; the sweep will retry", pk, exc_info=True)
-
-    transaction.on_commit(publish)
+        transaction.on_commit(deliveries_wake)
 
 
 def deliveries_record_for_items(*, items: list[ExceptionItem], now: datetime) -> list[Delivery]:
@@ -195,7 +185,7 @@ def _lease(delivery_pk: int, now: datetime) -> Delivery | None:
 _workflows_for_signing = LocalCache("signing-workflows")
 
 
-def _workflow(workflow_id: int) -> Workflow:
+def workflow_for_signing(workflow_id: int) -> Workflow:
     """The workflow's signing secrets, kept briefly per process (a rotation here clears them)."""
     return _workflows_for_signing.get_or_load(
         workflow_id,
@@ -226,7 +216,7 @@ def _secrets(workflow: Workflow, now: datetime) -> list[str]:
     return secrets
 
 
-def _send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
+def send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
     try:
         callback_url_check(delivery.target, field="target")
     except InvalidInput as error:
@@ -254,7 +244,7 @@ def _send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
         return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
 
 
-def _send_task(delivery: Delivery) -> AttemptResult:
+def send_task(delivery: Delivery) -> AttemptResult:
     from exceptions_app.celery import app
 
     try:
@@ -272,15 +262,15 @@ def delivery_attempt(*, delivery_pk: int) -> str:
     delivery = _lease(delivery_pk, started)
     if delivery is None:
         return "skipped"
-    delivery.workflow = _workflow(delivery.workflow_id)
+    delivery.workflow = workflow_for_signing(delivery.workflow_id)
     clock = timezone.now()
-    result = _send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else _send_task(delivery)
+    result = send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else send_task(delivery)
     duration_ms = (timezone.now() - clock).total_seconds() * 1000
-    _attempt_record(delivery, result, started=started, duration_ms=duration_ms)
+    attempt_record(delivery, result, started=started, duration_ms=duration_ms)
     return result.outcome
 
 
-def _attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
+def attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
     """Record the attempt and its consequence. The attempt's lease makes the row ours, so no row
     lock is needed, and only the changed columns are written (never the payload)."""
     now = timezone.now()
