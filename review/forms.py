@@ -8,6 +8,11 @@ from exceptions_app.strict_json import JsonRefused, strict_loads
 SLUG_HELP = "lower-case letters, digits, _ . -"
 
 
+def errors_named(form: forms.Form) -> str:
+    """Each refused field with its reasons, for the message a refused form answers with."""
+    return "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
+
+
 class RejectForm(forms.Form):
     reason_code = forms.SlugField(max_length=64, label="Reason code", help_text=SLUG_HELP)
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -8,8 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import replace_url
 
 from exceptions_app import stats
 from exceptions_app.models import Delivery, DeliveryStatus, Queue, Role
@@ -65,14 +67,18 @@ def _charts(now) -> dict:
     }
 
 
+def _dashboard_page(request, *, status: int = 200):
+    now = timezone.now()
+    dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).select_related("workflow").order_by("-dead_at")[:100]
+    context = {**_tables(now), **_charts(now), "dead_letters": dead, "now": now}
+    return TemplateResponse(request, "review/dashboard.html", context, status=status)
+
+
 @require_GET
 @login_required
 def dashboard(request):
     _supervisor(request)
-    now = timezone.now()
-    dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).select_related("workflow").order_by("-dead_at")[:100]
-    context = {**_tables(now), **_charts(now), "dead_letters": dead, "now": now}
-    return TemplateResponse(request, "review/dashboard.html", context)
+    return _dashboard_page(request)
 
 
 @require_GET
@@ -108,8 +114,9 @@ def dead_letters_redeliver(request):
     principal = _supervisor(request)
     ids = [value for value in request.POST.getlist("deliveries") if value.startswith("msg_")][:1000]
     if not ids:
-        messages.error(request, "Select at least one dead letter to redeliver.")
-        return redirect("review:dashboard")
+        messages.error(request, "Nothing changed: deliveries: select at least one dead letter to redeliver.")
+        response = _dashboard_page(request, status=400)
+        return replace_url(response, reverse("review:dashboard")) if request.htmx else response
     count = deliveries_redeliver(delivery_ids=ids, actor=principal.user)
     messages.success(request, f"{count} deliveries put back in the outbox.")
     return redirect("review:dashboard")

@@ -7,8 +7,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import replace_url
 
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
@@ -16,6 +18,7 @@ from exceptions_app.selectors import item_visible_get
 from exceptions_app.services import items as lifecycle
 from review import forms
 from review.access import person_for
+from review.forms import errors_named
 from review.presentation import diff_lines, item_view, pretty
 
 
@@ -35,6 +38,15 @@ def _page(request, item_id: int, *, status: int = 200, **extra):
         **extra,
     }
     return TemplateResponse(request, "review/item.html", context, status=status)
+
+
+def _refused(request, item_id: int, message: str, *, status: int):
+    """A refused action: the item's page again with the reason, and the status saying why (400 bad
+    input, 403 not yours to do, 409 an illegal transition or a lost lease). Nothing was written.
+    htmx swaps it in (htmx-config in base.html) and keeps the item's address in the bar."""
+    messages.error(request, message)
+    response = _page(request, item_id, status=status)
+    return replace_url(response, reverse("review:item", args=[item_id])) if request.htmx else response
 
 
 @require_GET
@@ -64,15 +76,12 @@ def _act(request, item_id: int, action, *, form_class=None, resolves=False):
     if form_class is not None:
         form = form_class(request.POST)
         if not form.is_valid():
-            errors = "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
-            messages.error(request, f"Nothing changed: {errors}")
-            return redirect("review:item", item_id=item_id)
+            return _refused(request, item_id, f"Nothing changed: {errors_named(form)}", status=400)
         data = form.cleaned_data
     try:
         item = action(principal, data)
     except DomainError as error:
-        messages.error(request, error.message)
-        return redirect("review:item", item_id=item_id)
+        return _refused(request, item_id, f"Nothing changed: {error.message}", status=error.status_code)
     if resolves:
         messages.success(request, f"Item {item_id} {item.resolution or item.status}.")
         return _after_resolution(request, item, principal, queue=worked_queue)
@@ -203,8 +212,7 @@ def item_modify(request, item_id: int):
     except InvalidInput as error:
         return _page(request, item_id, modify_form=form, schema_errors=error.fields, editor_open=True, status=400)
     except DomainError as error:
-        messages.error(request, error.message)
-        return redirect("review:item", item_id=item_id)
+        return _refused(request, item_id, f"Nothing changed: {error.message}", status=error.status_code)
     messages.success(request, f"Item {item_id} approved with your edit.")
     return _after_resolution(request, item, principal, queue=context["item"].queue)
 

@@ -5,11 +5,13 @@ from datetime import datetime, time
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.http import QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import replace_url
 
 from exceptions_app.errors import DomainError
 from exceptions_app.selectors import items_visible_to
@@ -31,11 +33,9 @@ def _with_reason(items, code: str):
     return items.filter(reasons__icontains=f'"code": "{code}"')
 
 
-@require_GET
-@login_required
-def search(request):
+def _results_page(request, params: QueryDict, *, status: int = 200):
     principal = person_for(request)
-    form = forms.SearchForm(request.GET or None)
+    form = forms.SearchForm(params or None)
     # Newest first: the database walks the primary key backwards and stops at a page, whatever the
     # filters; urgency order is what Next and the queue list are for.
     items = items_visible_to(principal).order_by("-id")
@@ -56,32 +56,44 @@ def search(request):
         if criteria["raised_to"]:
             items = items.filter(raised_at__lt=_day_start(criteria["raised_to"]) + timezone.timedelta(days=1))
     else:
-        items = items.filter(status="open") if not request.GET else items.none()
+        items = items.filter(status="open") if not params else items.none()
     page = list(items[: PAGE_SIZE + 1])
     context = {
         "form": form,
         "items": page[:PAGE_SIZE],
         "more": len(page) > PAGE_SIZE,
         "bulk_form": forms.BulkForm(),
-        "query": request.GET.urlencode(),
+        "query": params.urlencode(),
     }
     template = (
         "review/search.html#results" if request.htmx and request.htmx.target == "results" else "review/search.html"
     )
-    return TemplateResponse(request, template, context)
+    return TemplateResponse(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def search(request):
+    return _results_page(request, request.GET)
+
+
+def _bulk_refused(request, message: str, *, status: int):
+    """The search the operator came from again, with the reason and the status; nothing was written."""
+    messages.error(request, message)
+    query = request.POST.get("query", "")
+    response = _results_page(request, QueryDict(query), status=status)
+    return replace_url(response, f"{reverse('review:search')}?{query}") if request.htmx else response
 
 
 @require_POST
 @login_required
 def bulk(request):
     principal = person_for(request)
-    ids = [int(value) for value in request.POST.getlist("items") if value.isdigit()]
+    # isascii: "²" is a digit to isdigit() but not to int().
+    ids = [int(value) for value in request.POST.getlist("items") if value.isascii() and value.isdigit()]
     form = forms.BulkForm(request.POST, item_ids=ids)
-    back = redirect(f"{reverse('review:search')}?{request.POST.get('query', '')}")
     if not form.is_valid():
-        errors = "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
-        messages.error(request, f"Nothing changed: {errors}")
-        return back
+        return _bulk_refused(request, f"Nothing changed: {forms.errors_named(form)}", status=400)
     visible = set(items_visible_to(principal).filter(pk__in=form.cleaned_data["items"]).values_list("pk", flat=True))
     try:
         resolved, failed = items_resolve_bulk(
@@ -91,10 +103,9 @@ def bulk(request):
             reason_code=form.cleaned_data["reason_code"],
         )
     except DomainError as error:
-        messages.error(request, error.message)
-        return back
+        return _bulk_refused(request, f"Nothing changed: {error.message}", status=error.status_code)
     verb = "approved" if form.cleaned_data["action"] == "approve" else "rejected"
     messages.success(request, f"{len(resolved)} items {verb}.")
     for item_id, reason in failed.items():
         messages.error(request, f"Item {item_id}: {reason}")
-    return back
+    return redirect(f"{reverse('review:search')}?{request.POST.get('query', '')}")

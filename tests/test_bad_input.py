@@ -780,14 +780,31 @@ def _messages(response) -> str:
         ("release", {"note": NUL}, "note"),
     ],
 )
-def test_a_bad_console_form_changes_nothing_and_says_which_field(olga, claimed, action, data, field):
-    with nothing_written():
-        response = olga.post(f"/items/{claimed}/{action}", data, follow=True)
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_bad_console_form_is_400_and_changes_nothing_and_says_which_field(olga, claimed, action, data, field, htmx):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
 
-    assert response.status_code == 200
-    assert "Nothing changed" in _messages(response)
-    assert field in _messages(response)
+    with nothing_written():
+        response = olga.post(f"/items/{claimed}/{action}", data, **headers)
+
+    assert response.status_code == 400
+    assert f"Nothing changed: {field}" in _messages(response)
+    assert f"Nothing changed: {field}" in response.content.decode()
+    if htmx:
+        assert response["HX-Replace-Url"] == f"/items/{claimed}"
     assert ExceptionItem.objects.get(pk=claimed).status == ItemStatus.CLAIMED
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "escalate", "snooze", "release"])
+def test_acting_on_an_item_whose_lease_was_lost_is_409_and_changes_nothing(olga, claimed, action):
+    ExceptionItem.objects.filter(pk=claimed).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
+    data = {"reason_code": "wrong_amount", "seconds": "900"}
+
+    with nothing_written():
+        response = olga.post(f"/items/{claimed}/{action}", data, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 409, response.content[:300]
+    assert "Nothing changed" in _messages(response)
 
 
 @pytest.mark.parametrize(
@@ -852,11 +869,12 @@ def test_search_filters_with_nul_say_which_field(olga):
         {"items": ["1"], "action": "approve", "query": f"status=open{NUL}"},
     ],
 )
-def test_bulk_with_bad_input_changes_nothing(olga, claimed, data):
+def test_bulk_with_bad_input_is_400_and_changes_nothing(olga, claimed, data):
     with nothing_written():
         response = olga.post("/items/bulk", data)
 
-    assert response.status_code in (302, 400)
+    assert response.status_code == 400
+    assert "Nothing changed: " in _messages(response)
 
 
 @pytest.mark.parametrize(
@@ -901,6 +919,19 @@ def test_a_supervisor_reprioritising_beyond_the_range_changes_nothing(claimed, a
     client.force_login(supervisor.user)
 
     with nothing_written():
-        response = client.post(f"/items/{claimed}/reprioritise", {"priority": str(10**400)}, follow=True)
+        response = client.post(f"/items/{claimed}/reprioritise", {"priority": str(10**400)})
 
-    assert "priority" in _messages(response)
+    assert response.status_code == 400
+    assert "Nothing changed: priority" in _messages(response)
+
+
+@pytest.mark.parametrize("data", [{}, {"deliveries": ["not-a-message-id", "x"]}], ids=["none", "not-message-ids"])
+def test_redelivering_no_dead_letter_is_400_and_changes_nothing(supervisor_client, data):
+    client = Client()
+    client.force_login(supervisor_client.principal.user)
+
+    with nothing_written():
+        response = client.post("/dashboard/dead-letters/redeliver", data)
+
+    assert response.status_code == 400
+    assert "Nothing changed: deliveries" in _messages(response)

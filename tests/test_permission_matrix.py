@@ -21,8 +21,9 @@ What the outcomes say, by the rules of ``api/permissions.py``, ``review/access.p
   pins that.
 - a role the endpoint is not for: 403. An item, queue or workflow outside the caller's scope:
   404, so its existence is not disclosed.
-- the console turns domain refusals (a queue not among yours, a supervisor-only action) into a
-  message and a redirect: ``Kept(...)`` marks those answers, which must change nothing.
+- the console answers a refused item action with the item's page, the reason and its status
+  (400, 403, 409); claiming the next item of a queue not among yours is a message and a redirect
+  home. ``Kept(...)`` marks answers that are not refusals by status alone but must change nothing.
 Every refusal is also checked to have written nothing.
 """
 
@@ -176,7 +177,8 @@ CONSOLE = {
     "queues/table":                           {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},
     "queues/<slug:name>/next":                {"POST": row(LOGIN,  403,         403,   Kept(HOME), ITEM,     ITEM)},
     "items/search":                           {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},
-    "items/bulk":                             {"POST": row(LOGIN,  403,         403,   Kept(SEARCH), SEARCH, SEARCH)},
+    # No selected item is among the other operator's: 400 naming the items, nothing changes.
+    "items/bulk":                             {"POST": row(LOGIN,  403,         403,   Kept(400), SEARCH,    SEARCH)},
     "items/<int:item_id>":                    {"GET":  row(LOGIN,  403,         403,   404,      200,        200)},
     "items/<int:item_id>/claim":              {"POST": row(LOGIN,  403,         403,   404,      ITEM,       ITEM)},
     "items/<int:item_id>/renew":              {"POST": row(LOGIN,  403,         403,   404,      200,        200)},
@@ -188,9 +190,9 @@ CONSOLE = {
     "items/<int:item_id>/comment":            {"POST": row(LOGIN,  403,         403,   404,      ITEM,       ITEM)},
     "items/<int:item_id>/edit/preview":       {"POST": row(LOGIN,  403,         403,   404,      200,        200)},
     "items/<int:item_id>/modify":             {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
-    # Supervisor-only actions: an operator of the item's team gets a message, nothing changes.
-    "items/<int:item_id>/reassign":           {"POST": row(LOGIN,  403,         403,   404,      Kept(ITEM), ITEM)},
-    "items/<int:item_id>/reprioritise":       {"POST": row(LOGIN,  403,         403,   404,      Kept(ITEM), ITEM)},
+    # Supervisor-only actions: an operator of the item's team gets 403 and the reason, nothing changes.
+    "items/<int:item_id>/reassign":           {"POST": row(LOGIN,  403,         403,   404,      403,        ITEM)},
+    "items/<int:item_id>/reprioritise":       {"POST": row(LOGIN,  403,         403,   404,      403,        ITEM)},
     "dashboard":                              {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/live":                         {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/export/<slug:table>.csv":      {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
