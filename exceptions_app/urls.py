@@ -11,7 +11,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # LoginView would also take PUT as a sign-in; only the form's GET and POST are routes.
+    path("accounts/login/", auth_views.LoginView.as_view(http_method_names=["get", "post"]), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exceptions_app.api.urls")),

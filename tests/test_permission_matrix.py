@@ -168,7 +168,9 @@ OPEN = {
     "readyz":                                 {"GET":  row(200,    200,         200,   200,      200,        200)},
     # Loopback clients only (see the module docstring); the test client is 127.0.0.1.
     "metrics":                                {"GET":  row(200,    200,         200,   200,      200,        200)},
-    "accounts/login/":                        {"GET":  row(200,    200,         200,   200,      200,        200)},
+    # An empty sign-in form answers 200 with its errors.
+    "accounts/login/":                        {"GET":  row(200,    200,         200,   200,      200,        200),
+                                               "POST": row(200,    200,         200,   200,      200,        200)},
     "accounts/logout/":                       {"POST": everyone(SIGNED_OUT)},
 }
 
@@ -275,6 +277,34 @@ def test_every_route_is_in_the_table():
     unlisted, stale = sorted(routes - set(TABLE)), sorted(set(TABLE) - routes)
     assert not unlisted, f"routes with no entry in the permission table: {unlisted}"
     assert not stale, f"entries of the permission table with no route: {stale}"
+
+
+# The only routes an anonymous caller may use. Health and readiness are for load balancers and
+# carry nothing; the sign-in and sign-out pages must answer before there is a session; the admin's
+# own sign-in and sign-out likewise; the API catch-all answers 404 before authentication and
+# discloses nothing. /metrics is for Prometheus, which has no session: it answers loopback clients
+# (and, with TOLLGATE_METRICS_TOKEN set, only the bearer of that token), as
+# test_metrics_refuse_other_addresses_and_need_the_token_when_set pins.
+ANONYMOUS_ALLOWED = {
+    "healthz",
+    "readyz",
+    "metrics",
+    "accounts/login/",
+    "accounts/logout/",
+    "admin/login/",
+    "admin/logout/",
+}
+
+
+def test_every_route_outside_the_allowlist_refuses_anonymous_callers():
+    open_to_anyone = [
+        f"{method} /{route}"
+        for route, methods in TABLE.items()
+        for method, outcomes in methods.items()
+        if route not in ANONYMOUS_ALLOWED and outcomes["anonymous"] not in REFUSALS
+    ]
+    assert not open_to_anyone, f"answer anonymous callers without being allowlisted: {open_to_anyone}"
+    assert set(TABLE) >= ANONYMOUS_ALLOWED, ANONYMOUS_ALLOWED - set(TABLE)
 
 
 @dataclass
@@ -492,3 +522,55 @@ def test_an_api_token_does_not_open_the_console_or_the_admin(world):
     assert _matches(operator.get("/"), LOGIN, world)
     assert _matches(operator.get("/dashboard"), LOGIN, world)
     assert _matches(operator.get("/admin/"), ADMIN_LOGIN, world)
+
+
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# Catch-alls answer 404 to every method: they route nothing.
+CATCH_ALLS = {"api/v1/", "admin/(?P<url>.*)$"}
+
+
+def _admitted_role(route: str) -> str:
+    """A role the table lets past authentication and permissions on this route, so that what it
+    gets for another method is the view's answer to the method, not a refusal of the caller."""
+    for role in reversed(ROLES):
+        if any(outcomes[role] not in REFUSALS for outcomes in TABLE[route].values()):
+            return role
+    return "supervisor"
+
+
+NON_ADMIN_ROUTES = [route for route in TABLE if not route.startswith("admin/")]
+
+
+@pytest.mark.parametrize("route", NON_ADMIN_ROUTES, ids=[f"/{route}" for route in NON_ADMIN_ROUTES])
+def test_no_route_accepts_a_method_the_table_does_not_list(world, route):
+    role = _admitted_role(route)
+    client = _client(route, role, world)
+    accepted = []
+    for method in sorted(set(PROBED_METHODS) - set(TABLE[route])):
+        with transaction.atomic():
+            if route in NEEDS_CLAIM:
+                _claim_for(role, world)
+            response = client.generic(method, _path(route, world), "{}", content_type="application/json")
+            transaction.set_rollback(True)
+        local_caches_clear()
+        if response.status_code != 405 and not (route in CATCH_ALLS and response.status_code == 404):
+            accepted.append(f"{method} answered {response.status_code} to {role}")
+    assert not accepted, f"/{route} takes methods the permission table does not list: {accepted}"
+
+
+ADMIN_ROUTES = [route for route in TABLE if route.startswith("admin/") and route not in ANONYMOUS_ALLOWED]
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=[f"/{route}" for route in ADMIN_ROUTES])
+def test_the_admin_refuses_non_staff_whatever_the_method(world, route):
+    # Django's admin views do not restrict methods (they read any verb as a GET or as their form's
+    # POST), so the table lists what staff use; the invariant is that no verb lets anyone else in.
+    operator = _client(route, "operator", world)
+    let_in = []
+    for method in PROBED_METHODS:
+        with transaction.atomic():
+            response = operator.generic(method, _path(route, world))
+            transaction.set_rollback(True)
+        if not _matches(response, ADMIN_LOGIN, world):
+            let_in.append(f"{method} answered {response.status_code}")
+    assert not let_in, f"/{route} lets a non-staff operator in: {let_in}"
