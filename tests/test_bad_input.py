@@ -31,6 +31,7 @@ from exceptions_app.models import (
     PolicyVersion,
     Queue,
     WorkerPing,
+    Workflow,
 )
 from exceptions_app.services.local_cache import local_caches_clear
 from exceptions_app.services.tokens import principal_ensure, token_revoke
@@ -59,16 +60,29 @@ def _isolated(settings):
 
 
 def _state() -> tuple:
+    """Row counts, and the fields a refused request could half-change: items, workflows (policy,
+    webhook secrets) and queues (SLA, escalation, weights, teams)."""
     counts = tuple(
         model.objects.count()
-        for model in (GateDecision, ExceptionItem, AuditEvent, Delivery, PolicyVersion, Queue, WorkerPing)
+        for model in (GateDecision, ExceptionItem, AuditEvent, Delivery, PolicyVersion, Queue, WorkerPing, Workflow)
     )
     items = tuple(
         ExceptionItem.objects.order_by("pk").values_list(
             "status", "claimed_by", "priority", "queue", "snoozed_until", "resolution", "proposal"
         )
     )
-    return counts, items
+    workflows = tuple(
+        Workflow.objects.order_by("pk").values_list(
+            "name", "current_policy", "webhook_secret", "previous_webhook_secret", "previous_secret_retires_at"
+        )
+    )
+    queues = tuple(
+        (*fields, tuple(Queue.objects.get(pk=fields[0]).teams.order_by("pk").values_list("pk", flat=True)))
+        for fields in Queue.objects.order_by("pk").values_list(
+            "pk", "name", "sla_seconds", "escalation_queue", "priority_weights"
+        )
+    )
+    return counts, items, workflows, queues
 
 
 @contextmanager
@@ -76,6 +90,26 @@ def nothing_written():
     before = _state()
     yield
     assert _state() == before, "a refused request changed the database"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: Queue.objects.filter(name="billing").update(sla_seconds=1),
+        lambda: Queue.objects.filter(name="billing").update(priority_weights={"severity": 9}),
+        lambda: Queue.objects.get(name="billing").teams.clear(),
+        lambda: Workflow.objects.update(webhook_secret="whsec_changed"),
+        lambda: Workflow.objects.update(previous_secret_retires_at=timezone.now()),
+        lambda: Workflow.objects.update(current_policy=None),
+    ],
+    ids=["sla", "weights", "teams", "webhook-secret", "secret-rotation", "current-policy"],
+)
+def test_the_nothing_written_snapshot_sees_a_half_changed_workflow_or_queue(billing_queues, change):
+    before = _state()
+
+    change()
+
+    assert _state() != before
 
 
 def assert_error(response, status: int, code: str, path: str | None = None) -> dict:
@@ -935,3 +969,4 @@ def test_redelivering_no_dead_letter_is_400_and_changes_nothing(supervisor_clien
 
     assert response.status_code == 400
     assert "Nothing changed: deliveries" in _messages(response)
+
