@@ -13,26 +13,38 @@ def errors_named(form: forms.Form) -> str:
     return "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
 
 
-class RejectForm(forms.Form):
+class SingleValuedForm(forms.Form):
+    """A field sent twice (``action=approve&action=reject``) is refused, not settled by whichever
+    value came last: the operator cannot have meant both."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.MultipleChoiceField) and len(self.data.getlist(name)) > 1:
+                self.add_error(name, "given more than once")
+        return cleaned
+
+
+class RejectForm(SingleValuedForm):
     reason_code = forms.SlugField(max_length=64, label="Reason code", help_text=SLUG_HELP)
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class NoteForm(forms.Form):
+class NoteForm(SingleValuedForm):
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class SnoozeForm(forms.Form):
+class SnoozeForm(SingleValuedForm):
     CHOICES = [(900, "15 minutes"), (3600, "1 hour"), (14400, "4 hours"), (86400, "1 day")]
     seconds = forms.TypedChoiceField(choices=CHOICES, coerce=int, label="Snooze for")
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class CommentForm(forms.Form):
+class CommentForm(SingleValuedForm):
     text = forms.CharField(max_length=4000, label="Comment", widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class ModifyForm(forms.Form):
+class ModifyForm(SingleValuedForm):
     output = forms.CharField(
         label="Edited output (JSON)", widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"})
     )
@@ -69,7 +81,7 @@ class SearchForm(forms.Form):
         return cleaned
 
 
-class BulkForm(forms.Form):
+class BulkForm(SingleValuedForm):
     items = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Items")
     action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     reason_code = forms.SlugField(max_length=64, required=False, help_text="required to reject")
@@ -85,10 +97,10 @@ class BulkForm(forms.Form):
         return cleaned
 
 
-class ReassignForm(forms.Form):
+class ReassignForm(SingleValuedForm):
     to = forms.SlugField(max_length=150, label="Hand to operator (username)")
 
 
-class PriorityForm(forms.Form):
+class PriorityForm(SingleValuedForm):
     priority = forms.IntegerField(min_value=-10_000, max_value=10_000, label="New priority")
     note = forms.CharField(max_length=4000, required=False)

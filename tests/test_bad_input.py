@@ -970,3 +970,54 @@ def test_redelivering_no_dead_letter_is_400_and_changes_nothing(supervisor_clien
     assert response.status_code == 400
     assert "Nothing changed: deliveries" in _messages(response)
 
+
+# --- Forged tokens, forged sessions and repeated fields on the console forms --------------------
+
+
+def test_a_forged_csrf_token_is_403_and_changes_nothing(claimed, operator_client):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator_client.principal.user)
+    client.get(f"/items/{claimed}")  # the page sets the real csrftoken cookie
+    forged = "A" * 64  # the shape of a masked token, but not this session's
+
+    with nothing_written():
+        response = client.post(f"/items/{claimed}/approve", {"then": "stay", "csrfmiddlewaretoken": forged})
+        by_header = client.post(f"/items/{claimed}/approve", {"then": "stay"}, HTTP_X_CSRFTOKEN=forged)
+
+    assert (response.status_code, by_header.status_code) == (403, 403)
+
+
+@pytest.mark.parametrize("cookie", ["garbage", "x" * 4096, f"a{NUL}b", ".eJyrVkrLz1eyUkpKLFKqBQA.forged.signature"])
+def test_a_forged_session_cookie_is_anonymous_and_sent_to_sign_in(claimed, cookie):
+    client = Client()
+    client.cookies["sessionid"] = cookie
+
+    with nothing_written():
+        page = client.get("/")
+        action = client.post(f"/items/{claimed}/approve", {"then": "stay"})
+
+    for response in (page, action):
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+    assert ExceptionItem.objects.get(pk=claimed).status == ItemStatus.CLAIMED
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/items/bulk", "items={item}&action=approve&action=reject", "action"),
+        ("/items/bulk", "items={item}&action=reject&action=approve&reason_code=wrong_amount", "action"),
+        ("/items/bulk", "items={item}&action=reject&reason_code=a&reason_code=b", "reason_code"),
+        ("/items/{item}/reject", "reason_code=wrong_amount&reason_code=duplicate", "reason_code"),
+        ("/items/{item}/snooze", "seconds=900&seconds=86400", "seconds"),
+        ("/items/{item}/comment", "text=first&text=second", "text"),
+    ],
+)
+def test_a_repeated_form_field_is_400_naming_it_and_changes_nothing(olga, claimed, url, body, field):
+    with nothing_written():
+        response = olga.post(
+            url.format(item=claimed), body.format(item=claimed), content_type="application/x-www-form-urlencoded"
+        )
+
+    assert response.status_code == 400
+    assert f"{field}: given more than once" in _messages(response)
