@@ -24,8 +24,10 @@ def test_every_response_carries_the_strict_policy(path, billing_queues):
     client = Client()
     client.force_login(person("olga").user)
 
-    policy = directives(client.get(path))
+    response = client.get(path)
+    policy = directives(response)
 
+    assert response["X-Frame-Options"] == "DENY"  # clickjacking, for browsers that ignore frame-ancestors
     assert policy["default-src"] == "'self'"
     assert policy["script-src"] == "'self'"
     assert policy["style-src"] == "'self'"
