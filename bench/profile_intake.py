@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from bench.intake import WORKFLOW, decision
+from bench.intake import SINGLE, WORKFLOW, decision
 
 DATABASE = "tollgate_bench_profile"
 WARMUP = 50
@@ -31,6 +31,7 @@ WARMUP = 50
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="profiled requests")
+    parser.add_argument("--batch", type=int, default=0, help="profile batches of this many decisions instead")
     args = parser.parse_args()
 
     env = common.bench_env(DATABASE)
@@ -50,27 +51,35 @@ def main() -> int:
 
     client = Client(headers={"Authorization": f"Bearer {token}"})
     rng = random.Random(20250301)
-    bodies = [json.dumps(decision(rng, n)) for n in range(WARMUP + args.requests)]
+    path, name = ("/api/v1/decisions/batch", "profile-intake-batch") if args.batch else (SINGLE, "profile-intake")
+    warmup = 3 if args.batch else WARMUP
+    if args.batch:
+        serial = iter(range(10**9))
+        batches = [[decision(rng, next(serial)) for _ in range(args.batch)] for _ in range(warmup + args.requests)]
+        bodies = [json.dumps({"decisions": batch}) for batch in batches]
+    else:
+        bodies = [json.dumps(decision(rng, n)) for n in range(warmup + args.requests)]
 
     def post(body: str) -> None:
-        response = client.post("/api/v1/decisions", body, content_type="application/json")
+        response = client.post(path, body, content_type="application/json")
         if response.status_code != 200:
             raise RuntimeError(f"{response.status_code}: {response.content[:500]!r}")
 
-    for body in bodies[:WARMUP]:
+    for body in bodies[:warmup]:
         post(body)
     profiler = Profiler(interval=0.0001)
     began = time.perf_counter()
     profiler.start()
-    for body in bodies[WARMUP:]:
+    for body in bodies[warmup:]:
         post(body)
     profiler.stop()
     elapsed = time.perf_counter() - began
     text = profiler.output_text(unicode=False, color=False, show_all=False)
-    header = f"{args.requests} single-decision POSTs in {elapsed:.2f} s: {1000 * elapsed / args.requests:.2f} ms each\n"
+    kind = f"batch ({args.batch} decisions) POSTs" if args.batch else "single-decision POSTs"
+    header = f"{args.requests} {kind} in {elapsed:.2f} s: {1000 * elapsed / args.requests:.2f} ms each\n"
     common.RESULTS_DIR.mkdir(exist_ok=True)
-    (common.RESULTS_DIR / "profile-intake.txt").write_text(header + text)
-    (common.RESULTS_DIR / "profile-intake.html").write_text(profiler.output_html())
+    (common.RESULTS_DIR / f"{name}.txt").write_text(header + text)
+    (common.RESULTS_DIR / f"{name}.html").write_text(profiler.output_html())
     print(header + text)
     return 0
 
