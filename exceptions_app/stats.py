@@ -4,23 +4,22 @@ import hashlib
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from exceptions_app.models import (
     DecisionHourly,
     DeliveryHourly,
-    ExceptionItem,
-    ItemStatus,
     Queue,
     QueueSnapshot,
     ResolutionHourly,
     TallyCursor,
 )
-from exceptions_app.services.snapshots import live_counts
+from exceptions_app.services.snapshots import LiveState, live_state
 from exceptions_app.services.tallies import LATENCY_BUCKETS
 
 OVERRIDDEN = ("modify", "reject")
@@ -99,12 +98,13 @@ def from_rollups(name: str, since: datetime | None, compute):
     return value
 
 
-def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
+def queue_table(*, queues, now: datetime | None = None, live: LiveState | None = None) -> list[dict]:
     """Live depth and claims; waiting ages as of the latest snapshot (at most one tick old); the
     last hour's arrivals and completions and 24 hours of SLA breaches. Riskiest queue first."""
     now = now or timezone.now()
     queues = list(queues)
-    counts = live_counts()
+    live = live or live_state()
+    counts = live.counts
     latest = latest_snapshots(queues)
     recent = QueueSnapshot.objects.filter(queue__in=queues)
     hour = {
@@ -120,14 +120,13 @@ def queue_table(*, queues, now: datetime | None = None) -> list[dict]:
         .annotate(Sum("sla_breaches"))
         .order_by()
     )
-    claimers = defaultdict(list)
-    for row in (
-        ExceptionItem.objects.filter(queue__in=queues, status=ItemStatus.CLAIMED)
-        .values("queue_id", "claimed_by__username")
-        .annotate(total=Count("id"))
-        .order_by("claimed_by__username")
-    ):
-        claimers[row["queue_id"]].append(f"{row['claimed_by__username']} ({row['total']})")
+    names = _usernames(live)
+    claimers = {
+        queue_id: [
+            f"{names[user_id]} ({total})" for user_id, total in sorted(by_user.items(), key=lambda e: names[e[0]])
+        ]
+        for queue_id, by_user in live.claims.items()
+    }
     table = []
     for queue in queues:
         live = counts.get(queue.pk, {"open": 0, "claimed": 0, "snoozed": 0})
@@ -253,15 +252,20 @@ def _handling_by_operator(since: datetime) -> tuple[dict, dict]:
     return dict(resolved), {name: bucket_percentile(handling[name], 0.5) for name in resolved}
 
 
-def operator_table(*, since: datetime) -> list[dict]:
+def _usernames(live: LiveState) -> dict[int, str]:
+    claimants = {user_id for by_user in live.claims.values() for user_id in by_user}
+    return dict(get_user_model().objects.filter(pk__in=claimants).values_list("pk", "username")) if claimants else {}
+
+
+def operator_table(*, since: datetime, live: LiveState | None = None) -> list[dict]:
     """Items resolved and median handling time per operator (from the rollups), current claims (live)."""
     resolved, median = from_rollups("operators", since, lambda: _handling_by_operator(since))
-    claims = dict(
-        ExceptionItem.objects.filter(status=ItemStatus.CLAIMED)
-        .values_list("claimed_by__username")
-        .annotate(Count("id"))
-        .order_by()
-    )
+    live = live or live_state()
+    names = _usernames(live)
+    claims: dict[str, int] = defaultdict(int)
+    for by_user in live.claims.values():
+        for user_id, total in by_user.items():
+            claims[names[user_id]] += total
     return [
         {
             "operator": name,

@@ -16,7 +16,7 @@ from django_htmx.http import replace_url
 from exceptions_app import stats
 from exceptions_app.models import Delivery, DeliveryStatus, Queue, Role
 from exceptions_app.services.deliveries import deliveries_redeliver
-from exceptions_app.services.snapshots import AGE_BUCKETS
+from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
 from review.access import person_for
 
@@ -33,11 +33,12 @@ def _supervisor(request):
 
 def _tables(now) -> dict:
     since = now - WINDOW
+    live = live_state()  # one read of the live items for both tables
     return {
-        "queues": stats.queue_table(queues=Queue.objects.all(), now=now),
+        "queues": stats.queue_table(queues=Queue.objects.all(), now=now, live=live),
         "workflows": stats.workflow_rates(since=since),
         "latency": stats.latency_split(since=since),
-        "operators": stats.operator_table(since=since),
+        "operators": stats.operator_table(since=since, live=live),
     }
 
 

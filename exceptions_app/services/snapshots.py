@@ -4,6 +4,7 @@ Only live items are read (through the partial indexes), and flows are counted in
 since the previous snapshot through the raised_at, resolved_at and sla_breached_at indexes."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -81,17 +82,34 @@ def _counts_by_queue(**window) -> dict[int, int]:
     return {row["queue_id"]: row["total"] for row in rows}
 
 
-def live_counts() -> dict[int, dict[str, int]]:
+@dataclass(frozen=True)
+class LiveState:
+    """Live items by queue and status, and claimed items by queue and claimant (user id)."""
+
+    counts: dict[int, dict[str, int]]
+    claims: dict[int, dict[int, int]]
+
+
+def live_state() -> LiveState:
+    """One pass over the live items (an index-only scan of item_live_by_queue, which includes
+    claimed_by): the counts by status and the claims by claimant come from the same rows."""
     rows = (
         ExceptionItem.objects.filter(status__in=[ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED])
-        .values("queue_id", "status")
+        .values_list("queue_id", "status", "claimed_by_id")
         .annotate(total=Count("id"))
         .order_by()
     )
     counts: dict[int, dict[str, int]] = defaultdict(lambda: {"open": 0, "claimed": 0, "snoozed": 0})
-    for row in rows:
-        counts[row["queue_id"]][row["status"]] = row["total"]
-    return counts
+    claims: dict[int, dict[int, int]] = defaultdict(dict)
+    for queue_id, status, claimant, total in rows:
+        counts[queue_id][status] += total
+        if status == ItemStatus.CLAIMED and claimant is not None:
+            claims[queue_id][claimant] = total
+    return LiveState(counts=counts, claims=claims)
+
+
+def live_counts() -> dict[int, dict[str, int]]:
+    return live_state().counts
 
 
 def snapshots_take(*, now: datetime | None = None) -> int:
