@@ -11,8 +11,8 @@ receiver) and claimed (item_claim); then this process resolves them with item_re
 1. "limit": a bare Celery round trip on the same broker and worker: exceptions_app.tasks.health.worker_ping
    (one UPDATE of a WorkerPing row), from just before delay() to the row's completed_at, one at a time;
 2. "idle": one resolution every 200 ms (quick 30, full 100);
-3. "load": 100 resolutions/s paced open-loop by 8 threads (quick 10 s, full 60 s); the resolver's achieved rate
-   and its lag behind the schedule are reported.
+3. "load": 100 resolutions/s paced open-loop by 8 threads in one forked process (``--resolver-processes``;
+   quick 10 s, full 60 s); the resolvers' achieved rate and their lag behind the schedule are reported.
 
 Latency = receiver arrival (time.time() once the body is read) - time.time() when item_resolve returned (the
 commit and the on_commit publish are done by then). Also reported: resolved_at -> delivered_at from the
@@ -363,26 +363,25 @@ def paced_run(supervisor, ids: list[int], spacing: float) -> list[dict]:
     return records
 
 
-def load_run(supervisor, ids: list[int], rate: float, duration: float, threads: int) -> tuple[list, dict]:
-    """Open loop: resolution n is due at t0 + n/rate; ``threads`` threads take the next due slot in turn."""
-    total = min(len(ids), int(rate * duration))
-    records: list = [None] * total
+def _load_part(supervisor, ids, slots: list[int], t0: float, rate: float, threads: int, deadline: float) -> dict:
+    """One resolver process: ``threads`` threads take this process's due slots in turn (open loop)."""
+    records: dict[int, dict] = {}
     errors: Counter = Counter()
     samples: list[str] = []
     lock, cursor = threading.Lock(), [0]
-    t0 = time.time() + 0.5
-    hard_deadline = t0 + 3 * duration + 30
 
     def run() -> None:
         from django.db import close_old_connections, connection
 
         try:
-            for _ in range(total):
+            while True:
                 with lock:
-                    n = cursor[0]
+                    if cursor[0] >= len(slots):
+                        return
+                    n = slots[cursor[0]]
                     cursor[0] += 1
-                if n >= total or time.time() > hard_deadline:
-                    break
+                if time.time() > deadline:
+                    return
                 slot = t0 + n / rate
                 time.sleep(max(0.0, slot - time.time()))
                 try:
@@ -401,16 +400,61 @@ def load_run(supervisor, ids: list[int], rate: float, duration: float, threads: 
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(max(1.0, hard_deadline - time.time() + 30))
-    done = [record for record in records if record is not None]
+        worker.join(max(1.0, deadline - time.time() + 30))
+    return {"records": records, "errors": dict(errors), "samples": samples}
+
+
+def _load_child(part_args: tuple, out_path: str) -> None:
+    Path(out_path).write_text(json.dumps(_load_part(*part_args)))
+
+
+def load_run(supervisor, ids: list[int], rate: float, duration: float, threads: int, processes: int) -> tuple:
+    """Open loop: resolution n is due at t0 + n/rate. Slots are dealt to ``processes`` forked resolver
+    processes (one Python process alone is held back by its GIL near 90 resolutions/s), each with its share
+    of ``threads`` threads."""
+    from django.db import connections
+
+    total = min(len(ids), int(rate * duration))
+    t0 = time.time() + 1.0
+    hard_deadline = t0 + 3 * duration + 30
+    # Each child opens its own connections: a pool inherited through fork would share its sockets.
+    connections.close_all()
+    connections["default"].close_pool()
+    context = multiprocessing.get_context("fork")
+    children, outputs = [], []
+    for part in range(processes):
+        handle, out = tempfile.mkstemp(prefix="tollgate-bench-resolver-", suffix=".json")
+        os.close(handle)
+        slots = list(range(part, total, processes))
+        share = max(1, threads // processes)
+        child = context.Process(
+            target=_load_child, args=((supervisor, ids, slots, t0, rate, share, hard_deadline), out), daemon=True
+        )
+        child.start()
+        children.append(child)
+        outputs.append(out)
+    for child in children:
+        child.join(max(1.0, hard_deadline - time.time() + 60))
+        if child.is_alive():
+            child.kill()
+    records, errors, samples = [], Counter(), []
+    for out in outputs:
+        path = Path(out)
+        part = json.loads(path.read_text() or "{}") if path.exists() else {}
+        path.unlink(missing_ok=True)
+        records.extend(part.get("records", {}).values())
+        errors.update(part.get("errors", {}))
+        samples.extend(part.get("samples", []))
+    done = sorted(records, key=lambda record: record["slot"])
     last = max((record["committed"] for record in done), default=t0)
     lags = [record["began"] - record["slot"] for record in done]
     durations = [record["committed"] - record["began"] for record in done]
     resolver = {
         "scheduled": total,
         "resolved": len(done),
+        "processes": processes,
         "errors": dict(errors),
-        "error_samples": samples,
+        "error_samples": samples[:3],
         "elapsed_s": round(last - t0, 3),
         "achieved_per_s": round(len(done) / max(last - t0, 1e-9), 1),
         "lag_behind_schedule": _percentiles_ms(lags),
@@ -726,6 +770,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="30 pings, 30 idle resolutions, 10 s of load")
     parser.add_argument("--rate", type=float, default=LOAD_RATE, help="resolutions per second under load")
     parser.add_argument("--threads", type=int, default=RESOLVER_THREADS, help="resolver threads under load")
+    parser.add_argument("--resolver-processes", type=int, default=1, help="processes the resolver threads run in")
     parser.add_argument("--worker-loglevel", default="WARNING", help="INFO also counts deliver outcomes")
     parser.add_argument("--sweep-seconds", type=int, default=1, help="TOLLGATE_DELIVERY_SWEEP_SECONDS for beat")
     parser.add_argument("--json", help="write the results here instead of bench/results/delivery.json")
@@ -813,11 +858,17 @@ def main() -> int:
 
         claim_s = items_claim(supervisor, load_ids)
         print(f"claimed {len(load_ids)} items in {claim_s:.1f} s", file=sys.stderr)
-        print(f"load: {args.rate:.0f} resolutions/s for {duration} s, {args.threads} threads", file=sys.stderr)
+        print(
+            f"load: {args.rate:.0f} resolutions/s for {duration} s, {args.threads} threads"
+            f" in {args.resolver_processes} processes",
+            file=sys.stderr,
+        )
         sampler = QueueSampler()
         sampler.start()
         meter.start()
-        load_records, resolver = load_run(supervisor, load_ids, args.rate, duration, args.threads)
+        load_records, resolver = load_run(
+            supervisor, load_ids, args.rate, duration, args.threads, args.resolver_processes
+        )
         expected = len(warm_ids) + len(idle_records) + len(load_records)
         load_wait = receiver_drain(receiver, expected, 120)
         cpu_load = meter.stop()
@@ -841,7 +892,7 @@ def main() -> int:
     shapes = {
         "limit": f"{pings} worker_ping, 1 per {PING_SPACING_S * 1000:.0f} ms",
         "idle": f"{idle_count} resolutions, 1 per {IDLE_SPACING_S * 1000:.0f} ms",
-        "load": f"{args.rate:.0f}/s x {duration} s, {args.threads} threads",
+        "load": f"{args.rate:.0f}/s x {duration} s, {args.threads} threads x {args.resolver_processes} procs",
         "rate": args.rate,
     }
     load["drain_wait_s"] = round(load_wait, 3)

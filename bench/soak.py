@@ -276,6 +276,11 @@ def processes_named(server: common.Gunicorn, workers: list, beat, receiver: Rece
     return named
 
 
+# The benchmark's own webhook receiver keeps every arrival (to count duplicates), so it grows with the run by
+# design; the memory criterion is for Tollgate's processes (gunicorn, Celery workers, beat).
+HARNESS_PROCESSES = {"receiver"}
+
+
 def memory_sample(named: dict[str, int]) -> dict[str, int | None]:
     """Resident set size of each process, in bytes (None once it is gone)."""
     sizes = {}
@@ -457,8 +462,12 @@ def table_rows(report: dict, shape: str) -> list[dict]:
                 "workload": "after warm-up -> end",
                 "figure": f"{figures['start_mb']} -> {figures['end_mb']} MB"
                 + ("" if growth is None else f" ({100 * growth:+.1f}%)"),
-                "target": f"< {100 * MEMORY_GROWTH_LIMIT:.0f}%",
-                "result": "info" if growth is None else ("PASS" if growth < MEMORY_GROWTH_LIMIT else "FAIL"),
+                "target": "(harness: keeps every arrival)"
+                if name in HARNESS_PROCESSES
+                else f"< {100 * MEMORY_GROWTH_LIMIT:.0f}%",
+                "result": "info"
+                if growth is None or name in HARNESS_PROCESSES
+                else ("PASS" if growth < MEMORY_GROWTH_LIMIT else "FAIL"),
             }
         )
     return rows
@@ -550,7 +559,11 @@ def main() -> int:
     deliveries = deliveries_check(state, arrivals)
     memory = memory_growth(memory_start, memory_end)
     worst = max(
-        ((figures["growth"], name) for name, figures in memory.items() if figures["growth"] is not None),
+        (
+            (figures["growth"], name)
+            for name, figures in memory.items()
+            if figures["growth"] is not None and name not in HARNESS_PROCESSES
+        ),
         default=(0.0, "-"),
     )
     submitted = calls["by_call"].get("POST /decisions", {}).get("statuses", {})
