@@ -123,7 +123,8 @@ def queue_table(*, queues, now: datetime | None = None, live: LiveState | None =
     names = _usernames(live)
     claimers = {
         queue_id: [
-            f"{names[user_id]} ({total})" for user_id, total in sorted(by_user.items(), key=lambda e: names[e[0]])
+            f"{names.get(user_id, '?')} ({total})"
+            for user_id, total in sorted(by_user.items(), key=lambda claim: names.get(claim[0], "?"))
         ]
         for queue_id, by_user in live.claims.items()
     }
@@ -265,7 +266,7 @@ def operator_table(*, since: datetime, live: LiveState | None = None) -> list[di
     claims: dict[str, int] = defaultdict(int)
     for by_user in live.claims.values():
         for user_id, total in by_user.items():
-            claims[names[user_id]] += total
+            claims[names.get(user_id, "?")] += total
     return [
         {
             "operator": name,

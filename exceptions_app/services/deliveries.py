@@ -3,7 +3,6 @@ database lease; retry times live in ``next_attempt_at``; a beat sweep re-enqueue
 due and not in flight, so a lost task or a killed worker delays a delivery but never loses it."""
 
 import json
-import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -30,7 +29,6 @@ from exceptions_app.models import (
 from exceptions_app.services.audit import audit_event_build, audit_record
 from exceptions_app.services.local_cache import LocalCache
 
-logger = logging.getLogger(__name__)
 # An attempt holds its lease for the HTTP timeout plus this margin (recording the result).
 LEASE_MARGIN_SECONDS = 5
 
