@@ -3,6 +3,7 @@ database lease; retry times live in ``next_attempt_at``; a beat sweep re-enqueue
 due and not in flight, so a lost task or a killed worker delays a delivery but never loses it."""
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -167,15 +168,24 @@ RETURNING *
 """
 
 
+def attempt_lease_end(now: datetime) -> datetime:
+    """How long an attempt holds its delivery: the HTTP timeout and a margin for recording it."""
+    return now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+
+
+def due_and_free(now: datetime) -> Q:
+    """Pending deliveries whose time has come and that no attempt holds (the SQL leases say the same)."""
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & ~Q(kind=TargetKind.POLL)
+
+
 def _lease(delivery_pk: int, now: datetime) -> Delivery | None:
     """Take the delivery for one attempt if it is due and nobody holds it: one statement that both
     leases and reads the row (on PostgreSQL; elsewhere an update, then a read)."""
-    lease = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+    lease = attempt_lease_end(now)
     if connection.vendor == "postgresql":
         return next(iter(Delivery.objects.raw(_LEASE_SQL, {"lease": lease, "pk": delivery_pk, "now": now})), None)
-    due = Q(pk=delivery_pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & ~Q(kind=TargetKind.POLL)
-    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    if Delivery.objects.filter(due & free).update(leased_until=lease) != 1:
+    if Delivery.objects.filter(due_and_free(now), pk=delivery_pk).update(leased_until=lease) != 1:
         return None
     return Delivery.objects.get(pk=delivery_pk)
 
@@ -261,11 +271,27 @@ def delivery_attempt(*, delivery_pk: int) -> str:
     if delivery is None:
         return "skipped"
     delivery.workflow = workflow_for_signing(delivery.workflow_id)
-    clock = timezone.now()
-    result = send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else send_task(delivery)
-    duration_ms = (timezone.now() - clock).total_seconds() * 1000
+    result, duration_ms = attempt_send(delivery, started)
     attempt_record(delivery, result, started=started, duration_ms=duration_ms)
     return result.outcome
+
+
+def attempt_send(delivery: Delivery, started: datetime) -> tuple[AttemptResult, float]:
+    """Send one leased delivery to its target; the result and how long it took in milliseconds."""
+    clock = time.perf_counter()
+    result = send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else send_task(delivery)
+    return result, (time.perf_counter() - clock) * 1000
+
+
+def items_mark_delivered(deliveries: list[Delivery], now: datetime) -> None:
+    """Stamp the items these deliveries carried as delivered; a webhook's 2xx is also the receiver's
+    acknowledgement, a published Celery task is not."""
+    for kind, acknowledged in ((TargetKind.WEBHOOK, {"acknowledged_at": now}), (TargetKind.CELERY_TASK, {})):
+        item_ids = [delivery.item_id for delivery in deliveries if delivery.item_id and delivery.kind == kind]
+        if item_ids:
+            ExceptionItem.objects.filter(pk__in=item_ids, delivered_at__isnull=True).update(
+                delivered_at=now, **acknowledged
+            )
 
 
 def attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
@@ -295,11 +321,7 @@ def attempt_record(delivery: Delivery, result: AttemptResult, *, started: dateti
         if outcome == "delivered":
             delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
             changed += ["status", "delivered_at"]
-            if delivery.item_id:
-                acknowledged = {"acknowledged_at": now} if delivery.kind == TargetKind.WEBHOOK else {}
-                ExceptionItem.objects.filter(pk=delivery.item_id, delivered_at__isnull=True).update(
-                    delivered_at=now, **acknowledged
-                )
+            items_mark_delivered([delivery], now)
         elif outcome == "retry":
             delay = backoff(
                 delivery.attempts,
@@ -335,13 +357,11 @@ def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[in
     that were not published recently (lost tasks, killed workers, a restarted broker, retries)."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS)
-    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     unqueued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
     with transaction.atomic():
         due = list(
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & unqueued)
-            .exclude(kind=TargetKind.POLL)
+            .filter(due_and_free(now) & unqueued)
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[:limit]
         )

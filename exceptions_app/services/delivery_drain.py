@@ -14,16 +14,16 @@ re-publishes stale rows, so a lost wake-up delays deliveries but never loses one
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from exceptions_app.delivery.retry import AttemptResult
-from exceptions_app.models import Delivery, DeliveryAttempt, DeliveryStatus, ExceptionItem, TargetKind
+from exceptions_app.models import Delivery, DeliveryAttempt, DeliveryStatus, TargetKind
 from exceptions_app.services import deliveries
 
 logger = logging.getLogger(__name__)
@@ -69,25 +69,15 @@ def deliveries_wake() -> None:
 
 
 def _lease_batch(now: datetime, limit: int) -> list[Delivery]:
-    lease = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + deliveries.LEASE_MARGIN_SECONDS)
+    lease = deliveries.attempt_lease_end(now)
     if connection.vendor == "postgresql":
         return list(Delivery.objects.raw(_LEASE_BATCH_SQL, {"lease": lease, "now": now, "limit": limit}))
     # SQLite has one writer at a time (IMMEDIATE transactions), so a read then a guarded update is safe.
-    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     with transaction.atomic():
-        due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & ~Q(kind=TargetKind.POLL)
-        ids = list(Delivery.objects.filter(due).order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+        due = Delivery.objects.filter(deliveries.due_and_free(now)).order_by("next_attempt_at")
+        ids = list(due.values_list("pk", flat=True)[:limit])
         Delivery.objects.filter(pk__in=ids).update(leased_until=lease)
     return list(Delivery.objects.filter(pk__in=ids, leased_until=lease))
-
-
-def _send(delivery: Delivery, started: datetime) -> tuple[AttemptResult, float]:
-    clock = time.perf_counter()
-    if delivery.kind == TargetKind.WEBHOOK:
-        result = deliveries.send_webhook(delivery, started)
-    else:
-        result = deliveries.send_task(delivery)
-    return result, (time.perf_counter() - clock) * 1000
 
 
 def _successes_record(sent: list[tuple[Delivery, AttemptResult, float]], started: datetime) -> None:
@@ -113,12 +103,7 @@ def _successes_record(sent: list[tuple[Delivery, AttemptResult, float]], started
             leased_until=None,
             last_error="",
         )
-        for kind, acknowledged in ((TargetKind.WEBHOOK, {"acknowledged_at": now}), (TargetKind.CELERY_TASK, {})):
-            item_ids = [delivery.item_id for delivery, _, _ in sent if delivery.item_id and delivery.kind == kind]
-            if item_ids:
-                ExceptionItem.objects.filter(pk__in=item_ids, delivered_at__isnull=True).update(
-                    delivered_at=now, **acknowledged
-                )
+        deliveries.items_mark_delivered([delivery for delivery, _, _ in sent], now)
 
 
 def _batch_deliver(batch: list[Delivery]) -> None:
@@ -126,10 +111,12 @@ def _batch_deliver(batch: list[Delivery]) -> None:
     for delivery in batch:
         delivery.workflow = deliveries.workflow_for_signing(delivery.workflow_id)
     webhooks = [delivery for delivery in batch if delivery.kind == TargetKind.WEBHOOK]
-    outcomes = dict(zip(webhooks, _sender_pool().map(lambda one: _send(one, started), webhooks), strict=True))
+    outcomes = dict(
+        zip(webhooks, _sender_pool().map(lambda one: deliveries.attempt_send(one, started), webhooks), strict=True)
+    )
     for delivery in batch:
-        if delivery.kind != TargetKind.WEBHOOK:
-            outcomes[delivery] = _send(delivery, started)  # the broker's producer stays on this thread
+        if delivery.kind != TargetKind.WEBHOOK:  # Celery tasks: the broker's producer stays on this thread
+            outcomes[delivery] = deliveries.attempt_send(delivery, started)
     sent = [(delivery, *outcomes[delivery]) for delivery in batch if outcomes[delivery][0].outcome == "delivered"]
     if sent:
         _successes_record(sent, started)
