@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from exceptions_app.models import Workflow
-from exceptions_app.services.local_cache import local_caches_clear
+from exceptions_app.services.local_cache import LocalCache, local_caches_clear
 from tests.fixtures.gate import BILLING, decision_body
 
 URL = "/api/v1/decisions"
@@ -69,3 +69,21 @@ def test_a_new_policy_version_applies_to_the_next_decision(agent_client, supervi
     assert first["verdict"] == "proceed"
     assert second["verdict"] == "hold"
     assert any(reason["code"] == "low_confidence" for reason in second["reasons"])
+
+
+def test_an_entry_that_expires_during_the_lookup_is_served_or_reloaded_not_an_error(settings):
+    """Found by the soak: an entry alive when checked and expired a moment later raised KeyError (a 500)."""
+    settings.TOLLGATE_LOCAL_CACHE_SECONDS = 5
+    clock = {"now": 0.0, "step": 0.0}
+
+    def timer() -> float:
+        clock["now"] += clock["step"]
+        return clock["now"]
+
+    cache = LocalCache("expiring", timer=timer)
+    assert cache.get_or_load("key", lambda: "first") == "first"  # stored at 0.0: expires at 5.0
+    # From here every read of the clock is a millisecond later, and the first read is just before expiry.
+    clock.update(now=4.9985, step=0.001)
+    assert cache.get_or_load("key", lambda: "reloaded") == "first"
+    clock.update(now=10.0, step=0.0)
+    assert cache.get_or_load("key", lambda: "reloaded") == "reloaded"

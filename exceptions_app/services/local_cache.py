@@ -10,6 +10,7 @@ are shared between threads and only read.
 """
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
@@ -24,8 +25,8 @@ _caches: list["LocalCache"] = []
 
 
 class LocalCache:
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, *, timer: Callable[[], float] = time.monotonic):
+        self.name, self._timer = name, timer
         self._entries: TTLCache | None = None
         self._lock = threading.Lock()
         # Bumped by clear(): a value loaded before a clear is not stored after it.
@@ -37,15 +38,20 @@ class LocalCache:
         if seconds <= 0:
             return None
         if self._entries is None or self._entries.ttl != seconds:
-            self._entries = TTLCache(maxsize=_MAX_ENTRIES, ttl=seconds)
+            self._entries = TTLCache(maxsize=_MAX_ENTRIES, ttl=seconds, timer=self._timer)
         return self._entries
 
     def get_or_load(self, key: Hashable, load: Callable[[], T | None]) -> T | None:
         """The cached value for ``key``, else ``load()``; a None result is not kept."""
         with self._lock:
             store = self._store()
-            if store is not None and key in store:
-                return store[key]
+            if store is not None:
+                # One lookup, not `key in store` then `store[key]`: an entry can expire between the two,
+                # and TTLCache raises KeyError for an expired key.
+                try:
+                    return store[key]
+                except KeyError:
+                    pass
             generation = self._generation
         value = load()
         if value is not None and store is not None:
