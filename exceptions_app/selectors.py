@@ -20,10 +20,33 @@ def items_visible_to(principal: Principal) -> QuerySet[ExceptionItem]:
     return items.filter(queue__in=Queue.objects.filter(teams__members=principal))
 
 
+# What the item's detail shows, in one query of six tables; the agent's name (captured state only) loads on
+# demand, and visibility is a second, two-table query. Fewer tables is the point: with the visibility subquery
+# and eight tables, PostgreSQL spent 5.5 ms planning each single-item read (0.2 ms executing it), the costliest
+# statement under the soak's load; six tables plan in about 0.7 ms.
+ITEM_DETAIL_RELATED = ("workflow", "queue", "policy_version", "claimed_by", "resolved_by")
+
+
+def item_visible(principal: Principal, *, queue_id: int, workflow_id: int) -> bool:
+    """Whether an item in this queue and workflow is in the principal's view (the rule of items_visible_to)."""
+    if principal.role == Role.SUPERVISOR:
+        return True
+    if principal.role == Role.AGENT:
+        return principal.workflows.filter(pk=workflow_id).exists()
+    return Queue.teams.through.objects.filter(queue_id=queue_id, team__members=principal).exists()
+
+
+def item_visible_check(*, principal: Principal, item_id: int) -> None:
+    """NotFound unless the item exists and is in the principal's view; reads two ids, not the item."""
+    found = ExceptionItem.objects.filter(pk=item_id).values_list("queue_id", "workflow_id").first()
+    if found is None or not item_visible(principal, queue_id=found[0], workflow_id=found[1]):
+        raise NotFound(f"no exception item {item_id}")
+
+
 def item_visible_get(*, principal: Principal, item_id: int) -> ExceptionItem:
     # Items outside the principal's view answer 404, not 403: their existence is not disclosed.
-    item = items_visible_to(principal).filter(pk=item_id).first()
-    if item is None:
+    item = ExceptionItem.objects.select_related(*ITEM_DETAIL_RELATED).filter(pk=item_id).first()
+    if item is None or not item_visible(principal, queue_id=item.queue_id, workflow_id=item.workflow_id):
         raise NotFound(f"no exception item {item_id}")
     return item
 

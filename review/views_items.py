@@ -14,7 +14,7 @@ from django_htmx.http import replace_url
 
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
-from exceptions_app.selectors import item_visible_get
+from exceptions_app.selectors import item_visible_check, item_visible_get
 from exceptions_app.services import items as lifecycle
 from review import forms
 from review.access import person_for
@@ -100,7 +100,7 @@ def item_renew(request, item_id: int):
     """Called by the console while the operator is active: the new lease end, or 409 and why not.
     An item outside the operator's queues is a 404 like everywhere else, not a 409 telling its state."""
     principal = person_for(request)
-    item_visible_get(principal=principal, item_id=item_id)
+    item_visible_check(principal=principal, item_id=item_id)
     try:
         item = lifecycle.item_renew_lease(item_id=item_id, principal=principal)
     except DomainError as error:

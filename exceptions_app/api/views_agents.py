@@ -12,7 +12,7 @@ from exceptions_app.api.presenters import decision_present, item_present
 from exceptions_app.api.views_feedback import long_poll
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
-from exceptions_app.selectors import item_visible_get
+from exceptions_app.selectors import item_visible_check, item_visible_get
 from exceptions_app.services.intake import (
     DecisionRequest,
     ReportRequest,
@@ -180,6 +180,6 @@ class ExceptionCancelView(APIView):
         principal = principal_of(request)
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
-        item_visible_get(principal=principal, item_id=item_id)
+        item_visible_check(principal=principal, item_id=item_id)
         item_cancel(item_id=item_id, actor=principal.user, reason=data.validated_data["reason"])
         return Response(item_present(item_visible_get(principal=principal, item_id=item_id)))

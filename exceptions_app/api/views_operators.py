@@ -11,7 +11,13 @@ from exceptions_app.api.permissions import IsAgentOrPerson, IsPerson, IsSupervis
 from exceptions_app.api.presenters import event_present, item_present
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import AuditEvent, ItemStatus
-from exceptions_app.selectors import item_visible_get, items_visible_to, queue_visible_get, queues_with_stats
+from exceptions_app.selectors import (
+    item_visible_check,
+    item_visible_get,
+    items_visible_to,
+    queue_visible_get,
+    queues_with_stats,
+)
 from exceptions_app.services import items as lifecycle
 from exceptions_app.services.queues import queue_configure
 
@@ -108,7 +114,7 @@ class _ItemAction(APIView):
 
     def post(self, request, item_id: int):
         principal = principal_of(request)
-        item_visible_get(principal=principal, item_id=item_id)
+        item_visible_check(principal=principal, item_id=item_id)
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         self.act(principal, item_id, data.validated_data)
@@ -183,7 +189,7 @@ class ExceptionCommentsView(APIView):
     )
     def post(self, request, item_id: int):
         principal = principal_of(request)
-        item_visible_get(principal=principal, item_id=item_id)
+        item_visible_check(principal=principal, item_id=item_id)
         data = serializers.CommentInput(data=request.data)
         data.is_valid(raise_exception=True)
         event = lifecycle.item_comment_add(item_id=item_id, principal=principal, text=data.validated_data["text"])
