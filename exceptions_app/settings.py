@@ -280,6 +280,12 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000
+# Celery's Django fixup closes every connection before and after each task, and in a prefork worker
+# Django's whole connection pool with it (celery/celery#10554), unless this is set: then it does so
+# once every 2 x this many tasks. Without it each task opened a new PostgreSQL session (60 a second
+# under the soak's load, most of PostgreSQL's CPU). exceptions_app.celery hands the connection back
+# to the pool (or closes it, without one) after every task instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues split by kind of work so each can get its own workers when scaling out.
