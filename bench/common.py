@@ -379,14 +379,14 @@ def client_backend_pids(database: str) -> set[int]:
         return {row[0] for row in conn.execute(query, [database])}
 
 
-def _parent_pid(pid: int) -> int | None:
+def parent_pid(pid: int) -> int | None:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
     except (OSError, IndexError, ValueError):
         return None
 
 
-def _reaped_children_seconds(pid: int | None) -> float:
+def reaped_children_seconds(pid: int | None) -> float:
     """cutime + cstime of a process: CPU of its children that have exited and been waited for."""
     if pid is None:
         return 0.0
@@ -409,8 +409,8 @@ class LocalCpuMeter:
     def start(self) -> None:
         pids = client_backend_pids(self.database)
         self.backends = {pid: _cpu_seconds(pid) for pid in pids}
-        self.postmaster = next((_parent_pid(pid) for pid in pids), None)
-        self.reaped = _reaped_children_seconds(self.postmaster)
+        self.postmaster = next((parent_pid(pid) for pid in pids), None)
+        self.reaped = reaped_children_seconds(self.postmaster)
         self.load = os.getloadavg()[0]
         self.own, self.busy, self.began = own_cpu_seconds(), _system_busy_seconds(), time.monotonic()
 
@@ -420,9 +420,9 @@ class LocalCpuMeter:
         pids = set(self.backends) | client_backend_pids(self.database)
         backends = sum(max(0.0, _cpu_seconds(pid) - self.backends.get(pid, 0.0)) for pid in pids)
         if self.postmaster is None:
-            self.postmaster = next((_parent_pid(pid) for pid in pids), None)
-            self.reaped = _reaped_children_seconds(self.postmaster)
-        reaped = max(0.0, _reaped_children_seconds(self.postmaster) - self.reaped)
+            self.postmaster = next((parent_pid(pid) for pid in pids), None)
+            self.reaped = reaped_children_seconds(self.postmaster)
+        reaped = max(0.0, reaped_children_seconds(self.postmaster) - self.reaped)
         postgres = backends + reaped
         other = max(0.0, busy - own - postgres)
         return {

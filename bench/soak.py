@@ -281,6 +281,47 @@ def processes_named(server: common.Gunicorn, workers: list, beat, receiver: Rece
 HARNESS_PROCESSES = {"receiver"}
 
 
+class CpuAccount:
+    """CPU seconds of each group of processes between start() and stop(): Tollgate's (gunicorn, each Celery
+    worker, beat), PostgreSQL's backends of the soak database (plus the children the postmaster reaped meanwhile),
+    Redis, the load generators, the receiver, this process, and the rest of the machine. ``groups`` maps a name to
+    a callable that lists the group's pids now (processes started during the window count from zero)."""
+
+    def __init__(self, groups: dict):
+        self.groups = groups
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: common.cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        pids = common.client_backend_pids(DATABASE)
+        self.postmaster = next((common.parent_pid(pid) for pid in pids), None)
+        self.reaped = common.reaped_children_seconds(self.postmaster)
+        self.before, self.busy, self.began = self._sample(), common.system_busy_seconds(), time.monotonic()
+
+    def stop(self) -> dict:
+        after, busy = self._sample(), common.system_busy_seconds() - self.busy
+        elapsed = time.monotonic() - self.began
+        seconds = {}
+        for name, pids in after.items():
+            before = self.before.get(name, {})
+            seconds[name] = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in pids.items())
+        seconds["postgres"] = seconds.get("postgres", 0.0) + max(
+            0.0, common.reaped_children_seconds(self.postmaster) - self.reaped
+        )
+        seconds["rest of the machine"] = max(0.0, busy - sum(seconds.values()))
+        return {
+            "elapsed_s": round(elapsed, 1),
+            "machine_busy_cores": round(busy / elapsed, 2),
+            "cpu_s": {name: round(value, 1) for name, value in seconds.items()},
+            "cores": {name: round(value / elapsed, 2) for name, value in seconds.items()},
+        }
+
+
+def redis_pids() -> list[int]:
+    return [process.pid for process in psutil.process_iter(["name"]) if process.info["name"] == "redis-server"]
+
+
 def memory_sample(named: dict[str, int]) -> dict[str, int | None]:
     """Resident set size of each process, in bytes (None once it is gone)."""
     sizes = {}
@@ -454,6 +495,17 @@ def table_rows(report: dict, shape: str) -> list[dict]:
                 "result": "info",
             }
         )
+    for name, cores in report["cpu"]["cores"].items():
+        per_decision = report["cpu_ms_per_accepted_decision"][name]
+        rows.append(
+            {
+                "name": f"cpu {name}",
+                "workload": f"{report['cpu']['elapsed_s']:g} s after warm-up",
+                "figure": f"{cores:.2f} cores, {per_decision:.2f} ms per accepted decision",
+                "target": "(report)",
+                "result": "info",
+            }
+        )
     for name, figures in report["memory"].items():
         growth = figures["growth"]
         rows.append(
@@ -537,8 +589,23 @@ def main() -> int:
         time.sleep(warmup)
         named = processes_named(server, workers, beat, receiver)
         memory_start = memory_sample(named)
+        cpu = CpuAccount(
+            {
+                "gunicorn": lambda: [server.process.pid, *server.worker_pids()],
+                **{f"celery{n}": worker.pids for n, worker in enumerate(workers)},
+                "beat": beat.pids,
+                "postgres": lambda: sorted(common.client_backend_pids(DATABASE)),
+                "redis": redis_pids,
+                "agents (load)": lambda: [agents.process.pid] if agents.process.is_alive() else [],
+                "operators (load)": lambda: [operators.process.pid] if operators.process.is_alive() else [],
+                "receiver (harness)": lambda: [receiver.process.pid],
+                "soak main and sampler": lambda: [os.getpid()],
+            }
+        )
+        cpu.start()
         time.sleep(max(0.0, began + args.duration - time.monotonic()))
         memory_end = memory_sample(named)
+        cpu_used = cpu.stop()
         agents_result = agents.result(timeout=150)
         operators_result = operators.result(timeout=150)
         load_s = time.monotonic() - began
@@ -568,13 +635,14 @@ def main() -> int:
     )
     submitted = calls["by_call"].get("POST /decisions", {}).get("statuses", {})
     accepted = sum(count for status, count in submitted.items() if status in ("200", "201"))
+    agents_elapsed = max(agents_result.get("elapsed_s", args.duration), 1e-9)
     open_items = [sample["open_items"] for sample in depth_samples if "open_items" in sample]
     report = {
         "errors": errors,
         "calls": calls,
         "agents": {
             "offered_per_s": args.rate,
-            "achieved_per_s": round(accepted / max(agents_result.get("elapsed_s", args.duration), 1e-9), 1),
+            "achieved_per_s": round(accepted / agents_elapsed, 1),
             "accepted": accepted,
             "offered": agents_result.get("offered"),
             "late_skipped": agents_result.get("late_skipped"),
@@ -590,6 +658,11 @@ def main() -> int:
         },
         "deliveries": {**deliveries, "drain_wait_s": round(drain_s, 1), "items_closed": state["items_closed"]},
         "memory": memory,
+        "cpu": cpu_used,
+        "cpu_ms_per_accepted_decision": {
+            name: round(1000 * value / max(1.0, accepted / agents_elapsed * cpu_used["elapsed_s"]), 2)
+            for name, value in cpu_used["cpu_s"].items()
+        },
         "memory_worst": {"growth": worst[0], "name": worst[1]},
         "log_errors": {"server": server_errors[:5], "workers": worker_errors[:5]},
     }
