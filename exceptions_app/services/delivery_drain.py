@@ -71,7 +71,12 @@ def deliveries_wake() -> None:
 def _lease_batch(now: datetime, limit: int) -> list[Delivery]:
     lease = deliveries.attempt_lease_end(now)
     if connection.vendor == "postgresql":
-        return list(Delivery.objects.raw(_LEASE_BATCH_SQL, {"lease": lease, "now": now, "limit": limit}))
+        with transaction.atomic(), connection.cursor() as cursor:
+            # A plain index scan, never a bitmap scan: delivered rows leave dead entries in the partial index
+            # until a vacuum, and an index scan marks each dead once so later leases skip it, where a bitmap
+            # scan re-reads them all every time (3.3 ms a lease after 6,000 deliveries with autovacuum off).
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            return list(Delivery.objects.raw(_LEASE_BATCH_SQL, {"lease": lease, "now": now, "limit": limit}))
     # SQLite has one writer at a time (IMMEDIATE transactions), so a read then a guarded update is safe.
     with transaction.atomic():
         due = Delivery.objects.filter(deliveries.due_and_free(now)).order_by("next_attempt_at")
