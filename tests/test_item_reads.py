@@ -61,3 +61,16 @@ def test_an_agent_sees_its_own_workflows_items_only(agent_client, billing_queues
     assert agent_client.get(f"/api/v1/exceptions/{item_id}").status_code == 200
     assert other_agent.get(f"/api/v1/exceptions/{item_id}").status_code == 404
     assert agent_client.get("/api/v1/exceptions/999999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [{"action": "approve"}, {"action": "reject", "reason_code": "wrong_total"}, {"action": "escalate", "note": "big"}],
+)
+def test_the_resolve_answer_is_the_item_as_a_fresh_read_shows_it(agent_client, operator_client, decision):
+    """The resolve view answers with the item item_resolve returned, not a second read: the two must agree."""
+    item_id = hold(agent_client)
+    assert operator_client.post(f"/api/v1/exceptions/{item_id}/claim", {}, format="json").status_code == 200
+    answered = operator_client.post(f"/api/v1/exceptions/{item_id}/resolve", decision, format="json")
+    assert answered.status_code == 200
+    assert answered.json() == operator_client.get(f"/api/v1/exceptions/{item_id}").json()

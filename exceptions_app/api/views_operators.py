@@ -111,13 +111,16 @@ class ExceptionListView(APIView):
 class _ItemAction(APIView):
     permission_classes = [IsPerson]
     input_serializer = serializers.NoteInput
+    answers_with_result = False  # True where act() returns the whole item, its relations loaded
 
     def post(self, request, item_id: int):
         principal = principal_of(request)
         item_visible_check(principal=principal, item_id=item_id)
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        self.act(principal, item_id, data.validated_data)
+        result = self.act(principal, item_id, data.validated_data)
+        if self.answers_with_result:  # the item as the action left it: no second read of it
+            return Response(item_present(result, captured=True))
         return _detail(request, item_id)
 
 
@@ -159,13 +162,14 @@ class ExceptionReleaseView(_ItemAction):
 
 class ExceptionResolveView(_ItemAction):
     input_serializer = serializers.ResolveInput
+    answers_with_result = True
 
     @_action_schema("resolve", serializers.ResolveInput, "Approve, modify, reject or escalate a claimed item")
     def post(self, request, item_id: int):
         return super().post(request, item_id)
 
     def act(self, principal, item_id, data):
-        lifecycle.item_resolve(item_id=item_id, principal=principal, **data)
+        return lifecycle.item_resolve(item_id=item_id, principal=principal, **data)
 
 
 class ExceptionSnoozeView(_ItemAction):
