@@ -8,7 +8,8 @@ process each, every queue), Celery beat, and a webhook receiver in its own proce
 by webhook-id. Then, through the real HTTP API only:
 
 - agents (a forked process of paced threads) submit the demo scenarios' outputs to all five workflows at
-  ``--rate`` decisions per second, open loop, each with callback_url = the receiver;
+  ``--rate`` decisions per second, open loop, each with callback_url = the receiver: ``--batch-share`` of them
+  (default 0.8) in batches of ``--batch-size`` (default 20) through POST /decisions/batch, the rest one at a time;
 - ``--operators`` simulated operators (a forked process, one thread and one token each; half team finance, half
   team operations) claim-next across the queues their team works and resolve what they get (9 in 10 approved,
   1 in 10 rejected with a reason code) after a short think time, or wait when every queue is empty;
@@ -116,39 +117,88 @@ def _client(url: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0, limits=limits)
 
 
-def agents_main(url: str, token: str, callback: str, rate: float, duration: float, out_path: str) -> None:
-    """Submit at ``rate`` per second for ``duration`` s, open loop: tick n is due at start + n / rate, handed to
-    thread n mod threads; a tick more than one second late is counted and skipped (no catch-up bursts)."""
-    calls, verdicts, late = Calls(), Counter(), Counter()
-    threads = max(16, min(64, int(rate / 3)))  # enough in flight at a few hundred ms per call
-    total = int(rate * duration)
+def agents_main(
+    url: str,
+    token: str,
+    callback: str,
+    rate: float,
+    duration: float,
+    batch_share: float,
+    batch_size: int,
+    out_path: str,
+) -> None:
+    """Submit ``rate`` decisions per second for ``duration`` s, open loop: ``batch_share`` of them in batches of
+    ``batch_size`` (POST /decisions/batch), the rest one at a time (POST /decisions). Each schedule's tick n is due
+    at start + n / its rate, handed to thread n mod its threads; a tick more than one second late is counted and
+    skipped (no catch-up bursts)."""
+    calls, verdicts, late, counts = Calls(), Counter(), Counter(), Counter()
+    batch_rate = rate * batch_share / batch_size if batch_size else 0.0
+    single_rate = rate - batch_rate * batch_size
     start = time.monotonic() + 0.5
 
-    def agent(index: int) -> None:
+    def body(rng: random.Random, serial: int) -> dict:
+        workflow = WORKFLOWS[serial % len(WORKFLOWS)]
+        entry = {"workflow": workflow, **proposal(workflow, rng, serial), "callback_url": callback}
+        entry["correlation_id"] = f"soak-{serial}"
+        return entry
+
+    def schedule(index: int, threads: int, per_s: float, send) -> None:
         rng = random.Random(index)
         with _client(url, token) as client:
-            for tick in range(index, min(total, MAX_CALLS), threads):
-                due = start + tick / rate
+            for tick in range(index, min(int(per_s * duration), MAX_CALLS), threads):
+                due = start + tick / per_s
                 time.sleep(max(0.0, due - time.monotonic()))
                 if time.monotonic() - due > 1.0:
-                    late[index] += 1
+                    late[send.__name__] += 1
                     continue
-                workflow = WORKFLOWS[tick % len(WORKFLOWS)]
-                body = {"workflow": workflow, **proposal(workflow, rng, tick), "callback_url": callback}
-                body["correlation_id"] = f"soak-{tick}"
-                response = calls.call(client, "POST /decisions", "POST", "/api/v1/decisions", (200, 201), json=body)
-                if response is not None and response.status_code in (200, 201):
-                    verdicts[response.json()["verdict"]] += 1
+                send(client, rng, tick)
 
-    workers = [threading.Thread(target=agent, args=(n,), daemon=True) for n in range(threads)]
+    def single(client: httpx.Client, rng: random.Random, tick: int) -> None:
+        response = calls.call(client, "POST /decisions", "POST", "/api/v1/decisions", (200, 201), json=body(rng, tick))
+        if response is not None and response.status_code in (200, 201):
+            verdicts[response.json()["verdict"]] += 1
+            counts["accepted"] += 1
+
+    def batch(client: httpx.Client, rng: random.Random, tick: int) -> None:
+        first = 10_000_000 + tick * batch_size  # serials apart from the single decisions'
+        entries = [body(rng, first + n) for n in range(batch_size)]
+        path = "/api/v1/decisions/batch"
+        response = calls.call(client, "POST /decisions/batch", "POST", path, (200,), json={"decisions": entries})
+        if response is None or response.status_code != 200:
+            return
+        answer = response.json()
+        counts["accepted"] += answer["recorded"]
+        counts["batch_entries_failed"] += answer["failed"]
+        for result in answer["results"]:
+            if "error" in result:
+                calls.record("batch entry", 0.0, result["error"]["code"], f"batch entry: {result['error']}")
+            else:
+                verdicts[result["verdict"]] += 1
+
+    workers = []
+    for per_s, send in ((single_rate, single), (batch_rate, batch)):
+        if per_s <= 0:
+            continue
+        threads = max(4, min(64, int(per_s / 3)))  # enough in flight at a few hundred ms per call
+        workers += [
+            threading.Thread(target=schedule, args=(n, threads, per_s, send), daemon=True) for n in range(threads)
+        ]
     began = time.time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(duration + 120)
     elapsed = time.time() - began
-    result = {**calls.dump(), "verdicts": dict(verdicts), "late_skipped": sum(late.values()), "threads": threads}
-    result.update(offered=total, elapsed_s=round(elapsed, 3))
+    result = {**calls.dump(), "verdicts": dict(verdicts), "late_skipped": dict(late), "threads": len(workers)}
+    result.update(
+        offered=int(single_rate * duration) + int(batch_rate * duration) * batch_size,
+        single_per_s=round(single_rate, 2),
+        batches_per_s=round(batch_rate, 2),
+        batch_size=batch_size,
+        accepted=counts["accepted"],
+        batch_entries_failed=counts["batch_entries_failed"],
+        elapsed_s=round(elapsed, 3),
+    )
     Path(out_path).write_text(json.dumps(result))
 
 
@@ -412,6 +462,7 @@ def calls_merge(*parts: dict) -> dict:
 
 CALL_LABELS = {
     "POST /decisions": "submit",
+    "POST /decisions/batch": "batch",
     "POST /queues/{name}/claim-next": "claim-next",
     "POST /exceptions/{id}/resolve": "resolve",
     "GET /queues": "queues",
@@ -534,11 +585,17 @@ def main() -> int:
     parser.add_argument("--rate", type=float, help="decisions per second offered by the agents")
     parser.add_argument("--duration", type=float, help="seconds of load")
     parser.add_argument("--operators", type=int, default=10, help="simulated operators")
+    parser.add_argument(
+        "--batch-share", type=float, default=0.8, help="share of the decisions submitted in batches (0: all singly)"
+    )
+    parser.add_argument("--batch-size", type=int, default=20, help="decisions per batch")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (gthread)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--worker-concurrency", type=int, default=1, help="processes per Celery worker (2 workers)")
     parser.add_argument("--drain-timeout", type=float, help="seconds to wait for deliveries after the load")
     args = parser.parse_args()
+    if not 0.0 <= args.batch_share <= 1.0 or not 1 <= args.batch_size <= 1000:
+        parser.error("--batch-share must be within 0..1 and --batch-size within 1..1000")
     args.rate = args.rate or (20.0 if args.quick else 200.0)
     args.duration = args.duration or (60.0 if args.quick else 600.0)
     args.drain_timeout = args.drain_timeout or (60.0 if args.quick else 300.0)
@@ -568,7 +625,11 @@ def main() -> int:
     ]
     beat_schedule = str(Path(data_dir) / "celerybeat-schedule")
     beat = common.CeleryProcess(env, "beat", "--loglevel", "WARNING", "--schedule", beat_schedule, name="soak-beat")
-    shape = f"{args.rate:g}/s x {args.duration:g} s, {args.operators} operators, {args.workers}w x {args.threads}t"
+    batched = f"{100 * args.batch_share:g}% in batches of {args.batch_size}" if args.batch_share else "all singly"
+    shape = (
+        f"{args.rate:g}/s ({batched}) x {args.duration:g} s, {args.operators} operators, "
+        f"{args.workers}w x {args.threads}t"
+    )
     arrivals: list = []
     try:
         server.start()
@@ -577,7 +638,16 @@ def main() -> int:
         beat.start()
         print(f"gunicorn :{server.port} (log {server.log}); workers {[str(w.log) for w in workers]}", file=sys.stderr)
         url = f"http://{common.HOST}:{server.port}"
-        agents = LoadProcess(agents_main, url, tokens["agent"], receiver.url, args.rate, args.duration)
+        agents = LoadProcess(
+            agents_main,
+            url,
+            tokens["agent"],
+            receiver.url,
+            args.rate,
+            args.duration,
+            args.batch_share,
+            args.batch_size,
+        )
         operators = LoadProcess(operators_main, url, tokens["operators"], args.duration, think)
         sampler_calls = Calls()
         sampler = DepthSampler(url, tokens["supervisor"], sampler_calls)
@@ -633,8 +703,7 @@ def main() -> int:
         ),
         default=(0.0, "-"),
     )
-    submitted = calls["by_call"].get("POST /decisions", {}).get("statuses", {})
-    accepted = sum(count for status, count in submitted.items() if status in ("200", "201"))
+    accepted = agents_result.get("accepted", 0)
     agents_elapsed = max(agents_result.get("elapsed_s", args.duration), 1e-9)
     open_items = [sample["open_items"] for sample in depth_samples if "open_items" in sample]
     report = {
@@ -647,6 +716,10 @@ def main() -> int:
             "offered": agents_result.get("offered"),
             "late_skipped": agents_result.get("late_skipped"),
             "verdicts": agents_result.get("verdicts"),
+            "single_per_s": agents_result.get("single_per_s"),
+            "batches_per_s": agents_result.get("batches_per_s"),
+            "batch_size": agents_result.get("batch_size"),
+            "batch_entries_failed": agents_result.get("batch_entries_failed"),
             "threads": agents_result.get("threads"),
         },
         "operators": {"resolved": operators_result.get("resolved")},
