@@ -12,6 +12,7 @@ from exceptions_app.api.presenters import decision_present, item_present
 from exceptions_app.api.views_feedback import long_poll
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
+from exceptions_app.gc_pause import collector_paused
 from exceptions_app.selectors import item_visible_check, item_visible_get
 from exceptions_app.services.intake import (
     DecisionRequest,
@@ -83,6 +84,10 @@ class DecisionBatchView(APIView):
         summary="Submit up to 1,000 outputs; each entry succeeds or fails alone",
     )
     def post(self, request):
+        with collector_paused():
+            return self._submit(request)
+
+    def _submit(self, request):
         body = serializers.BatchInput(data=request.data)
         body.is_valid(raise_exception=True)
         entries: list = []
