@@ -32,6 +32,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="profiled requests")
     parser.add_argument("--batch", type=int, default=0, help="profile batches of this many decisions instead")
+    parser.add_argument(
+        "--time-only", action="store_true", help="no profiler: time the requests (to sample from outside, e.g. py-spy)"
+    )
     args = parser.parse_args()
 
     env = common.bench_env(DATABASE)
@@ -67,6 +70,17 @@ def main() -> int:
 
     for body in bodies[:warmup]:
         post(body)
+    kind = f"batch ({args.batch} decisions) POSTs" if args.batch else "single-decision POSTs"
+    if args.time_only:
+        began, cpu = time.perf_counter(), time.process_time()
+        for body in bodies[warmup:]:
+            post(body)
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        print(
+            f"{args.requests} {kind}: {1000 * elapsed / args.requests:.2f} ms each, "
+            f"{1000 * cpu / args.requests:.2f} ms CPU"
+        )
+        return 0
     profiler = Profiler(interval=0.0001)
     began = time.perf_counter()
     profiler.start()
@@ -75,7 +89,6 @@ def main() -> int:
     profiler.stop()
     elapsed = time.perf_counter() - began
     text = profiler.output_text(unicode=False, color=False, show_all=False)
-    kind = f"batch ({args.batch} decisions) POSTs" if args.batch else "single-decision POSTs"
     header = f"{args.requests} {kind} in {elapsed:.2f} s: {1000 * elapsed / args.requests:.2f} ms each\n"
     common.RESULTS_DIR.mkdir(exist_ok=True)
     (common.RESULTS_DIR / f"{name}.txt").write_text(header + text)
