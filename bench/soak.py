@@ -341,7 +341,12 @@ class CpuAccount:
         self.groups = groups
 
     def _sample(self) -> dict[str, dict[int, float]]:
-        return {name: {pid: common.cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()}
+        # With the CPU of children each process has reaped: a Celery child replaced after its
+        # CELERY_WORKER_MAX_TASKS_PER_CHILD tasks is gone by the end, its CPU in its parent's account.
+        return {
+            name: {pid: common.cpu_seconds(pid) + common.reaped_children_seconds(pid) for pid in pids()}
+            for name, pids in self.groups.items()
+        }
 
     def start(self) -> None:
         pids = common.client_backend_pids(DATABASE)
