@@ -7,6 +7,7 @@ the table's identity sequence first, so the instances get their primary keys as 
 ``bulk_create``. Other databases (SQLite, the embedded default) use ``bulk_create``.
 """
 
+import orjson
 from django.db import connection, connections, models
 
 # Values of these types go to psycopg as they are (Django's own preparation for them only checks
@@ -29,12 +30,33 @@ _PASS_THROUGH = {
 }
 
 
+def _json_text_getter(field: models.JSONField, db):
+    """A JSON column's value as JSON text, encoded by orjson (several times faster than the json module, and
+    json.dumps was a tenth of a batch's CPU); COPY hands the text to jsonb's own parser, so spacing and
+    escapes do not matter. Whatever orjson refuses (an integer beyond 64 bits, say) and None (SQL NULL or
+    JSON null, by the field's rule) take Django's own path."""
+    attname = field.attname
+
+    def get(instance):
+        value = getattr(instance, attname)
+        if value is not None:
+            try:
+                return orjson.dumps(value).decode()
+            except (orjson.JSONEncodeError, TypeError):
+                pass
+        return field.get_db_prep_save(value, db)
+
+    return get
+
+
 def _value_getter(field: models.Field, db):
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return lambda instance: field.pre_save(instance, add=True)
     attname = field.attname
     if field.get_internal_type() in _PASS_THROUGH:
         return lambda instance: getattr(instance, attname)
+    if isinstance(field, models.JSONField) and field.encoder is None:
+        return _json_text_getter(field, db)
     return lambda instance: field.get_db_prep_save(getattr(instance, attname), db)
 
 
