@@ -508,7 +508,7 @@ def summary_build(single: dict, batch: dict, limits: dict, shape: str, batch_sha
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10 s of single decisions and 10 batches")
+    parser.add_argument("--quick", action="store_true", help="10 s of single decisions and 40 batches")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3 x 2 threads: best on 2 cores)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--clients", type=int, default=8, help="concurrent single-decision clients")
@@ -519,7 +519,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
-    duration, batches, warmup = (10, 10, 3) if args.quick else (60, 60, 5)
+    duration, batches, warmup = (10, 40, 3) if args.quick else (60, 60, 5)
     duration = args.duration or duration
     background, calibration = common.busy_cores(), common.cpu_calibration_ms()
     if background > 0.2:
