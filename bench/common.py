@@ -397,6 +397,27 @@ def reaped_children_seconds(pid: int | None) -> float:
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
+class PostmasterReaped:
+    """CPU of the PostgreSQL processes the postmaster reaped between start() and seconds(): parallel query workers
+    and exited backends (on a shared server also other databases'). The postmaster is the parent of a client
+    backend of ``database``; found only at seconds() if none was connected at start(), it counts from there."""
+
+    def __init__(self, database: str):
+        self.database = database
+
+    def _find(self, backend_pids: set[int]) -> None:
+        self.postmaster = next((parent_pid(pid) for pid in backend_pids), None)
+        self.base = reaped_children_seconds(self.postmaster)
+
+    def start(self, backend_pids: set[int] | None = None) -> None:
+        self._find(client_backend_pids(self.database) if backend_pids is None else backend_pids)
+
+    def seconds(self, backend_pids: set[int] | None = None) -> float:
+        if self.postmaster is None:
+            self._find(client_backend_pids(self.database) if backend_pids is None else backend_pids)
+        return max(0.0, reaped_children_seconds(self.postmaster) - self.base)
+
+
 class LocalCpuMeter:
     """CPU used by this process, by PostgreSQL for one database, and by everything else on the machine, between
     start() and stop(): for benchmarks that serve requests in-process (Django's test Client), where this process
@@ -409,8 +430,8 @@ class LocalCpuMeter:
     def start(self) -> None:
         pids = client_backend_pids(self.database)
         self.backends = {pid: _cpu_seconds(pid) for pid in pids}
-        self.postmaster = next((parent_pid(pid) for pid in pids), None)
-        self.reaped = reaped_children_seconds(self.postmaster)
+        self.reaped = PostmasterReaped(self.database)
+        self.reaped.start(pids)
         self.load = os.getloadavg()[0]
         self.own, self.busy, self.began = own_cpu_seconds(), _system_busy_seconds(), time.monotonic()
 
@@ -419,10 +440,7 @@ class LocalCpuMeter:
         busy = _system_busy_seconds() - self.busy
         pids = set(self.backends) | client_backend_pids(self.database)
         backends = sum(max(0.0, _cpu_seconds(pid) - self.backends.get(pid, 0.0)) for pid in pids)
-        if self.postmaster is None:
-            self.postmaster = next((parent_pid(pid) for pid in pids), None)
-            self.reaped = reaped_children_seconds(self.postmaster)
-        reaped = max(0.0, reaped_children_seconds(self.postmaster) - self.reaped)
+        reaped = self.reaped.seconds(pids)
         postgres = backends + reaped
         other = max(0.0, busy - own - postgres)
         return {

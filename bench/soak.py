@@ -349,9 +349,8 @@ class CpuAccount:
         }
 
     def start(self) -> None:
-        pids = common.client_backend_pids(DATABASE)
-        self.postmaster = next((common.parent_pid(pid) for pid in pids), None)
-        self.reaped = common.reaped_children_seconds(self.postmaster)
+        self.reaped = common.PostmasterReaped(DATABASE)
+        self.reaped.start()
         self.before, self.busy, self.began = self._sample(), common.system_busy_seconds(), time.monotonic()
 
     def stop(self) -> dict:
@@ -361,9 +360,7 @@ class CpuAccount:
         for name, pids in after.items():
             before = self.before.get(name, {})
             seconds[name] = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in pids.items())
-        seconds["postgres"] = seconds.get("postgres", 0.0) + max(
-            0.0, common.reaped_children_seconds(self.postmaster) - self.reaped
-        )
+        seconds["postgres"] = seconds.get("postgres", 0.0) + self.reaped.seconds()
         seconds["rest of the machine"] = max(0.0, busy - sum(seconds.values()))
         return {
             "elapsed_s": round(elapsed, 1),
