@@ -1,8 +1,12 @@
 """Reads shared by pages and the API, with visibility rules applied."""
 
+from datetime import datetime
+
+from django.db import connection
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
+from exceptions_app import rules
 from exceptions_app.errors import NotFound
 from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role
 
@@ -12,12 +16,44 @@ def items_visible_to(principal: Principal) -> QuerySet[ExceptionItem]:
     items = ExceptionItem.objects.select_related(
         "workflow", "queue", "policy_version", "resolved_by", "claimed_by", "agent__user"
     )
-    if principal.role == Role.SUPERVISOR:
+    if rules.principal_is_supervisor(principal):
         return items
     if principal.role == Role.AGENT:
         return items.filter(workflow__in=principal.workflows.all())
     # A subquery, not a join: no duplicate rows, so no DISTINCT and its sort over every visible item.
     return items.filter(queue__in=Queue.objects.filter(teams__members=principal))
+
+
+def items_filtered(
+    items: QuerySet[ExceptionItem],
+    *,
+    status: str = "",
+    queue: str = "",
+    workflow: str = "",
+    correlation_id: str = "",
+    reason: str = "",
+    raised_from: datetime | None = None,
+    raised_before: datetime | None = None,
+) -> QuerySet[ExceptionItem]:
+    """The item filters of the API's list and the console's search; empty criteria do not filter."""
+    if status:
+        items = items.filter(status=status)
+    if queue:
+        items = items.filter(queue__name=queue)
+    if workflow:
+        items = items.filter(workflow__name=workflow)
+    if correlation_id:
+        items = items.filter(correlation_id=correlation_id)
+    if reason:
+        if connection.vendor == "postgresql":
+            items = items.filter(reasons__contains=[{"code": reason}])
+        else:  # SQLite has no JSON containment; the stored text holds each reason as {"code": "...", ...}.
+            items = items.filter(reasons__icontains=f'"code": "{reason}"')
+    if raised_from is not None:
+        items = items.filter(raised_at__gte=raised_from)
+    if raised_before is not None:
+        items = items.filter(raised_at__lt=raised_before)
+    return items
 
 
 # What the item's detail shows, in one query of six tables; the agent's name (captured state only) loads on
@@ -29,7 +65,7 @@ ITEM_DETAIL_RELATED = ("workflow", "queue", "policy_version", "claimed_by", "res
 
 def item_visible(principal: Principal, *, queue_id: int, workflow_id: int) -> bool:
     """Whether an item in this queue and workflow is in the principal's view (the rule of items_visible_to)."""
-    if principal.role == Role.SUPERVISOR:
+    if rules.principal_is_supervisor(principal):
         return True
     if principal.role == Role.AGENT:
         return principal.workflows.filter(pk=workflow_id).exists()
@@ -52,7 +88,7 @@ def item_visible_get(*, principal: Principal, item_id: int) -> ExceptionItem:
 
 
 def queues_visible_to(principal: Principal) -> QuerySet[Queue]:
-    if principal.role == Role.SUPERVISOR:
+    if rules.principal_is_supervisor(principal):
         return Queue.objects.all()
     if principal.role == Role.OPERATOR:
         return Queue.objects.filter(teams__members=principal).distinct()

@@ -11,6 +11,7 @@ from django.db.models import Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from exceptions_app import rules
 from exceptions_app.models import (
     DecisionHourly,
     DeliveryHourly,
@@ -148,7 +149,8 @@ def queue_table(*, queues, now: datetime | None = None, live: LiveState | None =
                 "arrivals_last_hour": hour.get(queue.pk, {}).get("arrivals") or 0,
                 "completions_last_hour": hour.get(queue.pk, {}).get("completions") or 0,
                 "claimed_by": ", ".join(claimers.get(queue.pk, [])),
-                "risk": round(oldest / queue.sla_seconds, 3) if oldest is not None else 0.0,
+                "risk": rules.risk(oldest, queue.sla_seconds),
+                "sla_stage": rules.sla_stage(oldest, queue.sla_seconds),
             }
         )
     return sorted(table, key=lambda row: (-row["risk"], -row["depth"], row["queue"]))

@@ -2,10 +2,9 @@ import json
 
 from django import forms
 
+from exceptions_app import rules
 from exceptions_app.models import ItemStatus
 from exceptions_app.strict_json import JsonRefused, strict_loads
-
-SLUG_HELP = "lower-case letters, digits, _ . -"
 
 
 def errors_named(form: forms.Form) -> str:
@@ -26,7 +25,9 @@ class SingleValuedForm(forms.Form):
 
 
 class RejectForm(SingleValuedForm):
-    reason_code = forms.SlugField(max_length=64, label="Reason code", help_text=SLUG_HELP)
+    reason_code = forms.CharField(
+        max_length=64, label="Reason code", help_text=rules.REASON_CODE_HELP, validators=[rules.reason_code_validator]
+    )
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -84,7 +85,9 @@ class SearchForm(forms.Form):
 class BulkForm(SingleValuedForm):
     items = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Items")
     action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    reason_code = forms.SlugField(max_length=64, required=False, help_text="required to reject")
+    reason_code = forms.CharField(
+        max_length=64, required=False, help_text="required to reject", validators=[rules.reason_code_validator]
+    )
 
     def __init__(self, *args, item_ids=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,8 +95,8 @@ class BulkForm(SingleValuedForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("action") == "reject" and not cleaned.get("reason_code"):
-            self.add_error("reason_code", "A reason code is required to reject.")
+        if "reason_code" in cleaned and cleaned.get("action") == "reject" and not cleaned["reason_code"]:
+            self.add_error("reason_code", rules.resolution_reason_problem(action="reject", reason_code=""))
         return cleaned
 
 

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from exceptions_app import rules
 from exceptions_app.errors import DomainError
 from exceptions_app.models import WorkerHeartbeat, WorkerPing
 from exceptions_app.selectors import queue_visible_get, queues_with_stats
@@ -28,12 +29,7 @@ def _worker_context() -> dict:
 def _queues_context(request) -> dict:
     queues = queues_with_stats(principal=person_for(request))
     for queue in queues:
-        age = queue["oldest_age_seconds"]
-        queue["risk"] = (
-            "breached"
-            if age and age > queue["sla_seconds"]
-            else ("near" if age and age > 0.75 * queue["sla_seconds"] else "ok")
-        )
+        queue["sla_stage"] = rules.sla_stage(queue["oldest_age_seconds"], queue["sla_seconds"])
     return {"queues": queues}
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
-from exceptions_app import stats
-from exceptions_app.models import Delivery, DeliveryStatus, Queue, Role
+from exceptions_app import rules, stats
+from exceptions_app.models import Delivery, DeliveryStatus, Queue
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
@@ -26,7 +26,7 @@ AGE_LABELS = ["≤1m", "≤5m", "≤15m", "≤30m", "≤1h", "≤2h", "≤4h", "
 
 def _supervisor(request):
     principal = person_for(request)
-    if principal.role != Role.SUPERVISOR:
+    if not rules.principal_is_supervisor(principal):
         raise PermissionDenied("The dashboard is for supervisors.")
     return principal
 

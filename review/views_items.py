@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
+from exceptions_app import rules
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.selectors import item_visible_check, item_visible_get
@@ -31,7 +32,7 @@ def _page(request, item_id: int, *, status: int = 200, **extra):
         "snooze_form": forms.SnoozeForm(),
         "note_form": forms.NoteForm(),
         "comment_form": forms.CommentForm(),
-        "is_supervisor": principal.role == "supervisor",
+        "is_supervisor": rules.principal_is_supervisor(principal),
         "reassign_form": forms.ReassignForm(),
         "priority_form": forms.PriorityForm(initial={"priority": item.priority}),
         "modify_form": forms.ModifyForm(initial={"output": pretty(item.proposal)}),

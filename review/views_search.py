@@ -1,10 +1,9 @@
 """Search and filters over the items an operator may see, and bulk approve or reject."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
 from exceptions_app.errors import DomainError
-from exceptions_app.selectors import items_visible_to
+from exceptions_app.selectors import items_filtered, items_visible_to
 from exceptions_app.services.bulk import items_resolve_bulk
 from review import forms
 from review.access import person_for
@@ -26,13 +25,6 @@ def _day_start(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _with_reason(items, code: str):
-    if connection.vendor == "postgresql":
-        return items.filter(reasons__contains=[{"code": code}])
-    # SQLite has no JSON containment; the stored text holds each reason as {"code": "...", ...}.
-    return items.filter(reasons__icontains=f'"code": "{code}"')
-
-
 def _results_page(request, params: QueryDict, *, status: int = 200):
     principal = person_for(request)
     form = forms.SearchForm(params or None)
@@ -41,20 +33,17 @@ def _results_page(request, params: QueryDict, *, status: int = 200):
     items = items_visible_to(principal).order_by("-id")
     if form.is_valid():
         criteria = form.cleaned_data
-        if criteria["workflow"]:
-            items = items.filter(workflow__name=criteria["workflow"])
-        if criteria["queue"]:
-            items = items.filter(queue__name=criteria["queue"])
-        if criteria["status"]:
-            items = items.filter(status=criteria["status"])
-        if criteria["reason"]:
-            items = _with_reason(items, criteria["reason"])
-        if criteria["correlation_id"]:
-            items = items.filter(correlation_id=criteria["correlation_id"])
-        if criteria["raised_from"]:
-            items = items.filter(raised_at__gte=_day_start(criteria["raised_from"]))
-        if criteria["raised_to"]:
-            items = items.filter(raised_at__lt=_day_start(criteria["raised_to"]) + timezone.timedelta(days=1))
+        items = items_filtered(
+            items,
+            status=criteria["status"],
+            queue=criteria["queue"],
+            workflow=criteria["workflow"],
+            correlation_id=criteria["correlation_id"],
+            reason=criteria["reason"],
+            raised_from=_day_start(criteria["raised_from"]) if criteria["raised_from"] else None,
+            # Up to and including the day named.
+            raised_before=_day_start(criteria["raised_to"]) + timedelta(days=1) if criteria["raised_to"] else None,
+        )
     else:
         items = items.filter(status="open") if not params else items.none()
     page = list(items[: PAGE_SIZE + 1])

@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP
 
 from rest_framework import serializers
 
+from exceptions_app import rules
 from exceptions_app.api.error_responses import ERROR_RESPONSES, ErrorOutput  # noqa: F401 - used by the views
 from exceptions_app.models import Severity
 
@@ -163,14 +164,15 @@ class QueueOutput(serializers.Serializer):
 class ResolveInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=["approve", "modify", "reject", "escalate"])
     output = serializers.JSONField(required=False, allow_null=True, default=None)
-    reason_code = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]{0,63}$", required=False, default="")
+    reason_code = serializers.RegexField(rules.REASON_CODE_PATTERN, required=False, default="")
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
         if attrs["action"] == "modify" and attrs["output"] is None:
             raise serializers.ValidationError({"output": "an edited output is required to modify"})
-        if attrs["action"] == "reject" and not attrs["reason_code"]:
-            raise serializers.ValidationError({"reason_code": "a reason code is required to reject"})
+        problem = rules.resolution_reason_problem(action=attrs["action"], reason_code=attrs["reason_code"])
+        if problem:
+            raise serializers.ValidationError({"reason_code": problem})
         return attrs
 
 

@@ -14,6 +14,7 @@ from exceptions_app.models import AuditEvent, ItemStatus
 from exceptions_app.selectors import (
     item_visible_check,
     item_visible_get,
+    items_filtered,
     items_visible_to,
     queue_visible_get,
     queues_with_stats,
@@ -71,17 +72,9 @@ def _filtered(items: QuerySet, params) -> QuerySet:
             raise InvalidInput(
                 f"{name} contains a NUL character", fields=[{"path": name, "message": "contains a NUL character"}]
             )
-    if params.get("status"):
-        if params["status"] not in ItemStatus.values:
-            raise InvalidInput("unknown status", fields=[{"path": "status", "message": f"one of {ItemStatus.values}"}])
-        items = items.filter(status=params["status"])
-    if params.get("queue"):
-        items = items.filter(queue__name=params["queue"])
-    if params.get("workflow"):
-        items = items.filter(workflow__name=params["workflow"])
-    if params.get("correlation_id"):
-        items = items.filter(correlation_id=params["correlation_id"])
-    return items
+    if params.get("status") and params["status"] not in ItemStatus.values:
+        raise InvalidInput("unknown status", fields=[{"path": "status", "message": f"one of {ItemStatus.values}"}])
+    return items_filtered(items, **{name: params.get(name, "") for name in FILTERS})
 
 
 class ExceptionListView(APIView):

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from exceptions_app import rules
 from exceptions_app.delivery.url_guard import callback_url_check
 from exceptions_app.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from exceptions_app.models import (
@@ -259,8 +259,7 @@ def _item_build(
             weights=queue.priority_weights,
         ),
         due_at=now + timedelta(seconds=document["sla_seconds"]),
-        sla_near_at=now
-        + timedelta(seconds=document["sla_seconds"] * (100 - settings.TOLLGATE_SLA_NEAR_FRACTION_PERCENT) / 100),
+        sla_near_at=rules.sla_near_at(start=now, sla_seconds=document["sla_seconds"]),
         expires_at=now + timedelta(seconds=expire_after) if expire_after else None,
         raised_at=now,
         queued_at=now,

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.db.models.base import DEFERRED
 from django.utils import timezone
 
+from exceptions_app import rules
 from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from exceptions_app.models import (
     TERMINAL_STATUSES,
@@ -39,7 +40,7 @@ def _lease_end(now: datetime) -> datetime:
 def queue_check_access(*, principal: Principal | None, queue: Queue) -> None:
     if principal is None or principal.role == Role.AGENT:
         raise Forbidden("only operators and supervisors work queues")
-    if principal.role == Role.SUPERVISOR:
+    if rules.principal_is_supervisor(principal):
         return
     if not queue.teams.filter(members=principal).exists():
         raise Forbidden(f"none of your teams works queue {queue.name!r}")
@@ -123,7 +124,7 @@ def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: dateti
         "label": user.get_username(),
         "lease_text": lease.isoformat(),
     }
-    team_check = principal.role != Role.SUPERVISOR
+    team_check = not rules.principal_is_supervisor(principal)
     # One statement is its own transaction: no BEGIN/COMMIT round trips around it. It goes through a
     # server-side binding cursor and is prepared on its first run on a connection. Django's cursors
     # bind on the client and never prepare (and Django sets the threshold to "never"), so the server
@@ -251,7 +252,7 @@ def item_release(*, item_id: int, principal: Principal, note: str = "") -> Excep
     with transaction.atomic():
         item = _locked_item(item_id)
         now = timezone.now()
-        if principal.role != Role.SUPERVISOR or item.claimed_by_id == user.pk:
+        if not rules.principal_is_supervisor(principal) or item.claimed_by_id == user.pk:
             _held_by(item, user=user, now=now)
         elif item.status != ItemStatus.CLAIMED:
             raise IllegalTransition(f"item {item_id} is {item.status}, not claimed")
@@ -285,6 +286,9 @@ def item_resolve(
             f"action must be one of {', '.join(RESOLVE_ACTIONS)}",
             fields=[{"path": "action", "message": "unknown action"}],
         )
+    problem = rules.resolution_reason_problem(action=action, reason_code=reason_code)
+    if problem:
+        raise InvalidInput(f"reason_code: {problem}", fields=[{"path": "reason_code", "message": problem}])
     user = principal.user
     with transaction.atomic():
         item = (
@@ -307,10 +311,6 @@ def item_resolve(
                 raise InvalidInput("the edited output does not match the workflow's schema", fields=errors)
             final_output = output
         elif action == "reject":
-            if not reason_code:
-                raise InvalidInput(
-                    "a rejection needs a reason code", fields=[{"path": "reason_code", "message": "required to reject"}]
-                )
             final_output = None
         item.status = ItemStatus.RESOLVED
         item.resolution = Resolution(action)
@@ -450,7 +450,7 @@ def item_cancel(*, item_id: int, actor, reason: str = "") -> ExceptionItem:
 
 
 def _supervisor(principal: Principal) -> None:
-    if principal.role != Role.SUPERVISOR:
+    if not rules.principal_is_supervisor(principal):
         raise Forbidden("only supervisors reassign or re-prioritise items")
 
 

@@ -1,6 +1,13 @@
 from django import template
 
+from exceptions_app import rules
+
 register = template.Library()
+
+
+@register.filter
+def is_supervisor(user) -> bool:
+    return rules.person_is_supervisor(user)
 
 
 @register.filter
