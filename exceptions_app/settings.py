@@ -236,6 +236,9 @@ TOLLGATE_WEBHOOK_ROTATION_HOURS = env_int("TOLLGATE_WEBHOOK_ROTATION_HOURS", 24,
 # Queue snapshots for the dashboard and their retention; metric tallies run on the same beat.
 TOLLGATE_SNAPSHOT_SECONDS = env_int("TOLLGATE_SNAPSHOT_SECONDS", 60, minimum=5)
 TOLLGATE_SNAPSHOT_RETENTION_DAYS = env_int("TOLLGATE_SNAPSHOT_RETENTION_DAYS", 30, minimum=1)
+# Capacity model: the recent window its rates are measured over, and the SLA attainment it staffs for.
+TOLLGATE_CAPACITY_WINDOW_SECONDS = env_int("TOLLGATE_CAPACITY_WINDOW_SECONDS", 3600, minimum=60, maximum=7 * 86400)
+TOLLGATE_CAPACITY_TARGET_PERCENT = env_int("TOLLGATE_CAPACITY_TARGET_PERCENT", 95, minimum=1, maximum=99)
 # /metrics needs this bearer token when set; unset, it answers loopback clients only.
 TOLLGATE_METRICS_TOKEN = env_str("TOLLGATE_METRICS_TOKEN")
 # Requests per minute per API token (a batch counts as one request).

@@ -20,6 +20,13 @@ class QueueSnapshot(models.Model):
     sla_breaches = models.PositiveIntegerField()
     # Waiting items by age, counts per upper bound of AGE_BUCKETS (the last bound is +Inf).
     age_buckets = models.JSONField(default=list)
+    # For the capacity model: resolutions since the previous tick with a handling time (first claim
+    # to resolution), its sum and sum of squares (mean and spread without keeping every value), and
+    # who resolved or held a claim in the queue during the tick (user ids).
+    handled = models.PositiveIntegerField(default=0)
+    handling_seconds_sum = models.FloatField(default=0)
+    handling_seconds_squares = models.FloatField(default=0)
+    operator_ids = models.JSONField(default=list)
 
     class Meta:
         indexes = [

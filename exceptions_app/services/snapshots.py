@@ -4,7 +4,7 @@ Only live items are read (through the partial indexes), and flows are counted in
 since the previous snapshot through the raised_at, resolved_at and sla_breached_at indexes."""
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -112,18 +112,54 @@ def live_counts() -> dict[int, dict[str, int]]:
     return live_state().counts
 
 
+@dataclass
+class Handling:
+    """One queue's resolutions in a tick: all of them, those with a handling time (the auto-resolved
+    and bulk-resolved have none) and its sums, and who worked the queue."""
+
+    resolved: int = 0
+    count: int = 0
+    seconds_sum: float = 0.0
+    seconds_squares: float = 0.0
+    operators: set[int] = field(default_factory=set)
+
+
+def handling_in_window(since: datetime, now: datetime, claims: dict[int, dict[int, int]]) -> dict[int, Handling]:
+    """Per queue: handling times (first claim to resolution) of the items resolved in (since, now],
+    through the resolved_at index, and the people who resolved them or hold a claim now."""
+    handling: dict[int, Handling] = defaultdict(Handling)
+    rows = ExceptionItem.objects.filter(resolved_at__gt=since, resolved_at__lte=now).values_list(
+        "queue_id", "resolved_by_id", "first_claimed_at", "resolved_at"
+    )
+    for queue_id, resolver, first_claimed_at, resolved_at in rows:
+        entry = handling[queue_id]
+        entry.resolved += 1
+        if resolver is not None:
+            entry.operators.add(resolver)
+        if first_claimed_at is not None and resolver is not None:
+            seconds = max(0.0, (resolved_at - first_claimed_at).total_seconds())
+            entry.count += 1
+            entry.seconds_sum += seconds
+            entry.seconds_squares += seconds * seconds
+    for queue_id, claimants in claims.items():
+        handling[queue_id].operators.update(claimants)
+    return handling
+
+
 def snapshots_take(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     previous = QueueSnapshot.objects.order_by("-taken_at").values_list("taken_at", flat=True).first()
     since = previous or now - timedelta(seconds=settings.TOLLGATE_SNAPSHOT_SECONDS)
-    counts = live_counts()
+    state = live_state()
+    counts = state.counts
+    handling = handling_in_window(since, now, state.claims)
     ages = waiting_ages(now)
     arrivals = _counts_by_queue(raised_at__gt=since, raised_at__lte=now)
-    completions = _counts_by_queue(resolved_at__gt=since, resolved_at__lte=now)
     breaches = _counts_by_queue(sla_breached_at__gt=since, sla_breached_at__lte=now)
     snapshots = []
     for queue_id in Queue.objects.values_list("id", flat=True):
         live, age = counts.get(queue_id, {"open": 0, "claimed": 0, "snoozed": 0}), ages.get(queue_id, {})
+        handled = handling.get(queue_id, Handling())
         snapshots.append(
             QueueSnapshot(
                 queue_id=queue_id,
@@ -136,8 +172,12 @@ def snapshots_take(*, now: datetime | None = None) -> int:
                 p95_age_seconds=age.get("p95"),
                 age_buckets=age.get("buckets", [0] * len(AGE_BUCKETS)),
                 arrivals=arrivals.get(queue_id, 0),
-                completions=completions.get(queue_id, 0),
+                completions=handled.resolved,
                 sla_breaches=breaches.get(queue_id, 0),
+                handled=handled.count,
+                handling_seconds_sum=handled.seconds_sum,
+                handling_seconds_squares=handled.seconds_squares,
+                operator_ids=sorted(handled.operators),
             )
         )
     with transaction.atomic():
