@@ -6,10 +6,12 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from exceptions_app.capacity.report import capacity_report
 from exceptions_app.models import (
     Delivery,
     DeliveryStatus,
@@ -29,6 +31,27 @@ def _histogram(name: str, documentation: str, total: HistogramTotal | None) -> H
         running += count
         cumulative.append(("+Inf" if upper == float("inf") else str(float(upper)), running))
     return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=total.seconds_sum if total else 0.0)
+
+
+def _capacity_gauges() -> list[GaugeMetricFamily]:
+    """The capacity model at current volume, for the alerting rules in prometheus/alerts.yml. A figure
+    the model cannot give yet (no handling times measured, no breach predicted) is left out; one
+    that is unbounded is +Inf."""
+    gauges = {
+        "breach_eta_seconds": ("tollgate_capacity_breach_eta_seconds", "Seconds until an item is predicted to breach."),
+        "utilisation": ("tollgate_capacity_utilisation", "Arrivals over the capacity of the operators working it."),
+        "sla_attainment": ("tollgate_capacity_sla_attainment", "Predicted share of items resolved within the SLA."),
+        "operators": ("tollgate_capacity_operators", "People who resolved or claimed the queue's items recently."),
+        "operators_needed": ("tollgate_capacity_operators_needed", "Fewest operators for the target attainment."),
+        "arrival_rate_per_hour": ("tollgate_capacity_arrival_rate_per_hour", "Measured arrivals per hour."),
+    }
+    families = {key: GaugeMetricFamily(name, text, labels=["queue"]) for key, (name, text) in gauges.items()}
+    for forecast in capacity_report(now=timezone.now()).forecasts:
+        for key, family in families.items():
+            value = getattr(forecast, key)
+            if value is not None:
+                family.add_metric([forecast.queue], float(value))
+    return list(families.values())
 
 
 class TollgateCollector:
@@ -54,6 +77,7 @@ class TollgateCollector:
             oldest.add_metric([queue.name], (snapshot.oldest_age_seconds or 0.0) if snapshot else 0.0)
             p95.add_metric([queue.name], (snapshot.p95_age_seconds or 0.0) if snapshot else 0.0)
         yield from (depth, claimed, oldest, p95)
+        yield from _capacity_gauges()
 
         totals = counter_totals()
         decisions = CounterMetricFamily("tollgate_decisions", "Gate decisions.", labels=["workflow", "verdict"])

@@ -24,6 +24,7 @@ urlpatterns = [
     path("items/<int:item_id>/reprioritise", views_items.item_reprioritise, name="item_reprioritise"),
     path("dashboard", views_dashboard.dashboard, name="dashboard"),
     path("dashboard/live", views_dashboard.dashboard_live, name="dashboard_live"),
+    path("dashboard/capacity", views_dashboard.dashboard_capacity, name="dashboard_capacity"),
     path("dashboard/export/<slug:table>.csv", views_dashboard.dashboard_export, name="dashboard_export"),
     path("dashboard/dead-letters/redeliver", views_dashboard.dead_letters_redeliver, name="dead_letters_redeliver"),
     path("system/workers", views.worker_status, name="worker_status"),

@@ -19,6 +19,7 @@ from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
 from review.access import person_for
+from review.capacity_panel import capacity_panel
 
 WINDOW = stats.DASHBOARD_WINDOW
 AGE_LABELS = ["≤1m", "≤5m", "≤15m", "≤30m", "≤1h", "≤2h", "≤4h", "≤12h", "≤24h", ">24h"]
@@ -71,8 +72,9 @@ def _charts(now) -> dict:
 def _dashboard_page(request, *, status: int = 200):
     now = timezone.now()
     dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).select_related("workflow").order_by("-dead_at")[:100]
-    context = {**_tables(now), **_charts(now), "dead_letters": dead, "now": now}
-    return TemplateResponse(request, "review/dashboard.html", context, status=status)
+    capacity, capacity_status = capacity_panel(request.GET)
+    context = {**_tables(now), **_charts(now), **capacity, "dead_letters": dead, "now": now}
+    return TemplateResponse(request, "review/dashboard.html", context, status=max(status, capacity_status))
 
 
 @require_GET
@@ -88,6 +90,15 @@ def dashboard_live(request):
     """The live part (queue table, operators), polled by the page."""
     _supervisor(request)
     return TemplateResponse(request, "review/dashboard.html#live", _tables(timezone.now()))
+
+
+@require_GET
+@login_required
+def dashboard_capacity(request):
+    """The capacity panel at another volume (``?scale=``), swapped in by the panel's form."""
+    _supervisor(request)
+    context, status = capacity_panel(request.GET)
+    return TemplateResponse(request, "review/dashboard.html#capacity", context, status=status)
 
 
 @require_GET

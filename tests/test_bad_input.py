@@ -500,6 +500,16 @@ def test_bad_delivery_list_parameters_are_400(supervisor_client, params):
     assert_error(supervisor_client.get("/api/v1/deliveries", params), 400, "validation_error", next(iter(params)))
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"scale": "1e400"}, {"scale": NUL}, {"operators": f"billing:{NUL}"}, {"operators": "billing:10**400"}],
+    ids=["huge-scale", "nul-scale", "nul-operators", "huge-operators"],
+)
+def test_bad_capacity_parameters_are_400(supervisor_client, billing_queues, params):
+    """More in tests/test_capacity.py."""
+    assert_error(supervisor_client.get("/api/v1/stats/capacity", params), 400, "validation_error", next(iter(params)))
+
+
 def test_a_garbage_cursor_is_404_and_a_huge_page_size_is_capped(operator_client, claimed):
     assert_error(operator_client.get("/api/v1/exceptions", {"cursor": "not-a-cursor"}), 404, "not_found")
     page = operator_client.get("/api/v1/exceptions", {"page_size": str(10**400)})

@@ -152,6 +152,7 @@ API = {
     "api/v1/stats/workflows":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/latency":                   {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/operators":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
+    "api/v1/stats/capacity":                  {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/workflows/<str:name>":            {"GET":  row(401,    403,         403,   403,      403,        200),
                                                "PUT":  row(401,    403,         403,   403,      403,        200)},
     # Agents build clients from the schema; people read the docs. Nobody anonymous.
@@ -197,6 +198,7 @@ CONSOLE = {
     "items/<int:item_id>/reprioritise":       {"POST": row(LOGIN,  403,         403,   404,      403,        ITEM)},
     "dashboard":                              {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/live":                         {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    "dashboard/capacity":                     {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/export/<slug:table>.csv":      {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/dead-letters/redeliver":       {"POST": row(LOGIN,  403,         403,   403,      403,      DASHBOARD)},
     "system/workers":                         {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},

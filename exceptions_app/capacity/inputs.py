@@ -25,6 +25,7 @@ from exceptions_app.services.snapshots import AGE_BUCKETS
 PROFILE_WEEKS = 4  # earlier weeks the hour-of-week profile looks at (snapshots are kept 30 days)
 PROFILE_MIN_WEEKS = 2  # weeks with this hour recorded before the profile replaces the window
 PROFILE_MIN_COVERAGE = 0.5  # share of the hour a week's snapshots must cover to count
+WEEK_SECONDS = 7 * 86400
 DISPERSION_MIN_TICKS = 10  # snapshot ticks needed before arrival burstiness is trusted
 VARIATION_MIN_HANDLED = 10  # handling times needed before their spread is trusted
 
@@ -95,7 +96,8 @@ def _profile_rates(queue_ids: list[int], now: datetime) -> dict[int, float]:
     for queue_id, taken_at, arrivals in QueueSnapshot.objects.filter(ranges, queue_id__in=queue_ids).values_list(
         "queue_id", "taken_at", "arrivals"
     ):
-        by_week[(queue_id, (hour - taken_at).days // 7)].append(arrivals)
+        # (hour - taken_at) lies in (w weeks - 1 h, w weeks] for week w.
+        by_week[(queue_id, round((hour - taken_at).total_seconds() / WEEK_SECONDS))].append(arrivals)
     covered_ticks = PROFILE_MIN_COVERAGE * 3600.0 / settings.TOLLGATE_SNAPSHOT_SECONDS
     rates: dict[int, list[float]] = defaultdict(list)
     for (queue_id, _), counts in by_week.items():
