@@ -32,6 +32,7 @@ BENCHMARKS = {
     "delivery": ("bench/delivery.py", ["--quick", "--duration", "5"], []),
     "pages": ("bench/pages.py", ["--quick", "--sizes", "10000", "--repeat", "8", "--snapshot-days", "1"], []),
     "soak": ("bench/soak.py", ["--quick"], []),
+    "capacity": ("bench/capacity.py", ["--quick", "--repeat", "15"], []),
 }
 TIMEOUT_S = {"quick": 300, "full": 3 * 3600}
 FUZZ_TEST = common.ROOT / "tests" / "test_api_fuzz.py"

@@ -3,8 +3,10 @@ changed), and the sentence that says which queue breaks first. Pure Python (no D
 
 Which model answers which figure is recorded beside it (``model``):
 - ``erlang_c``: the M/M/c closed forms, used when the measurements look Poisson and exponential;
-- ``simulation``: the discrete-event simulation, when arrivals are bursty or handling times are far
-  from exponential (coefficient of variation outside [0.5, 1.5]), fed the measured shape;
+- ``simulation``: the discrete-event simulation, when arrivals are bursty (variance over mean of the
+  counts per tick above 1.5) or handling times far from exponential (coefficient of variation
+  outside [0.5, 1.5]), fed the measured shape. Arrivals more regular than Poisson keep Erlang C,
+  which then errs on the safe side;
 - ``fluid``: the backlog drained at the net rate c mu - lambda, for the drain and breach times.
 Infinite answers are ``math.inf`` here; the API writes them as "unbounded"."""
 
@@ -14,8 +16,10 @@ from dataclasses import dataclass, field
 from exceptions_app.capacity import erlang
 from exceptions_app.capacity.simulation import simulate_queue
 
-SHAPE_RANGE = (0.5, 1.5)  # dispersion and handling variation M/M/c is trusted with
+HANDLING_RANGE = (0.5, 1.5)  # coefficients of variation of handling that M/M/c is trusted with
+BURSTY = 1.5  # arrivals' variance over mean beyond which M/M/c is not trusted
 SIMULATED_ARRIVALS = 4000
+SEARCH_ARRIVALS = 2000  # per step of the staffing search: a coarser answer, at half the cost
 SIMULATION_STEPS = 4  # operators the simulation may add or remove from Erlang C's staffing answer
 
 
@@ -56,11 +60,13 @@ class QueueForecast:
     model: dict[str, str]
 
 
-def _shape_fits(value: float | None) -> bool:
-    return value is None or SHAPE_RANGE[0] <= value <= SHAPE_RANGE[1]
+def _m_m_c_fits(inputs: QueueInputs) -> bool:
+    variation, dispersion = inputs.handling_variation, inputs.arrival_dispersion
+    handling_fits = variation is None or HANDLING_RANGE[0] <= variation <= HANDLING_RANGE[1]
+    return handling_fits and (dispersion is None or dispersion <= BURSTY)
 
 
-def _simulated(inputs: QueueInputs, arrival_rate: float, servers: int):
+def _simulated(inputs: QueueInputs, arrival_rate: float, servers: int, arrivals: int = SIMULATED_ARRIVALS):
     return simulate_queue(
         arrival_rate=arrival_rate,
         mean_handling_seconds=inputs.mean_handling_seconds,
@@ -68,22 +74,26 @@ def _simulated(inputs: QueueInputs, arrival_rate: float, servers: int):
         sla_seconds=inputs.sla_seconds,
         handling_variation=inputs.handling_variation if inputs.handling_variation is not None else 1.0,
         arrival_dispersion=inputs.arrival_dispersion if inputs.arrival_dispersion is not None else 1.0,
-        arrivals=SIMULATED_ARRIVALS,
+        arrivals=arrivals,
     )
 
 
 def _simulated_need(inputs: QueueInputs, arrival_rate: float, service_rate: float, start: int, target: float):
     """Walk from Erlang C's answer to the fewest operators the simulation says meet ``target``."""
     servers = max(start, math.floor(arrival_rate / service_rate) + 1)
-    if _simulated(inputs, arrival_rate, servers).sla_attainment < target:
+
+    def attainment(count: int) -> float:
+        return _simulated(inputs, arrival_rate, count, SEARCH_ARRIVALS).sla_attainment
+
+    if attainment(servers) < target:
         for _ in range(SIMULATION_STEPS):
             servers += 1
-            if _simulated(inputs, arrival_rate, servers).sla_attainment >= target:
+            if attainment(servers) >= target:
                 return servers
         return servers  # still short: the last tried, a floor
     for _ in range(SIMULATION_STEPS):
         fewer = servers - 1
-        if fewer * service_rate <= arrival_rate or _simulated(inputs, arrival_rate, fewer).sla_attainment < target:
+        if fewer * service_rate <= arrival_rate or attainment(fewer) < target:
             break
         servers = fewer
     return servers
@@ -132,8 +142,7 @@ def queue_forecast(
     servers = inputs.operators if operators is None else operators
     arrival_rate = inputs.arrival_rate_per_hour * scale / 3600.0
     service_rate = 1.0 / inputs.mean_handling_seconds if inputs.mean_handling_seconds else None
-    mm_c = _shape_fits(inputs.arrival_dispersion) and _shape_fits(inputs.handling_variation)
-    queueing = "erlang_c" if mm_c else "simulation"
+    queueing = "erlang_c" if _m_m_c_fits(inputs) else "simulation"
     model = {
         "arrival_rate_per_hour": inputs.arrival_source,
         "service_rate_per_operator_per_hour": inputs.service_source if service_rate else "no_handling_data",

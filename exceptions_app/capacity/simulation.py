@@ -6,6 +6,7 @@ same answer on every request.
 Operators take items first come, first served; the SLA clock runs from arrival to resolution, as
 the product's does. The first tenth of the arrivals warm the queue up and are not counted."""
 
+import functools
 import heapq
 import math
 import random
@@ -30,7 +31,8 @@ def _handling_sampler(rng: random.Random, mean_seconds: float, variation: float)
         return lambda: mean_seconds
     sigma = math.sqrt(math.log(1.0 + variation * variation))
     location = math.log(mean_seconds) - sigma * sigma / 2.0
-    return lambda: rng.lognormvariate(location, sigma)
+    gauss, exp = rng.gauss, math.exp  # gauss (Box-Muller) is twice as fast as lognormvariate's sampler
+    return lambda: exp(location + sigma * gauss())
 
 
 def _arrival_times(rng: random.Random, rate: float, dispersion: float, count: int) -> list[float]:
@@ -49,6 +51,7 @@ def _arrival_times(rng: random.Random, rate: float, dispersion: float, count: in
     return times
 
 
+@functools.lru_cache(maxsize=256)  # inputs change once per snapshot tick; the answer is seeded
 def simulate_queue(
     *,
     arrival_rate: float,
