@@ -9,7 +9,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from exceptions_app.api.errors import flatten_field_errors
-from exceptions_app.capacity.forecast import QueueForecast
+from exceptions_app.capacity.forecast import QueueForecast, duration_words
 from exceptions_app.capacity.query import CapacityQuery
 from exceptions_app.capacity.report import capacity_report
 from review.templatetags.console import duration
@@ -44,7 +44,7 @@ def _row(forecast: QueueForecast) -> dict:
         "wait_mean": _seconds(forecast.mean_wait_seconds),
         "wait_p95": _seconds(forecast.p95_wait_seconds),
         "attainment": _share(forecast.sla_attainment),
-        "sla": duration(forecast.sla_seconds),
+        "sla": duration_words(forecast.sla_seconds),
         "breach": _seconds(forecast.breach_eta_seconds),
         "drain": _seconds(forecast.drain_eta_seconds),
         "backlog": forecast.backlog,
