@@ -286,9 +286,6 @@ def item_resolve(
             f"action must be one of {', '.join(RESOLVE_ACTIONS)}",
             fields=[{"path": "action", "message": "unknown action"}],
         )
-    problem = rules.resolution_reason_problem(action=action, reason_code=reason_code)
-    if problem:
-        raise InvalidInput(f"reason_code: {problem}", fields=[{"path": "reason_code", "message": problem}])
     user = principal.user
     with transaction.atomic():
         item = (
@@ -300,7 +297,10 @@ def item_resolve(
         if item is None:
             raise NotFound(f"no exception item {item_id}")
         now = timezone.now()
-        _held_by(item, user=user, now=now)
+        _held_by(item, user=user, now=now)  # first: whoever does not hold the item learns that, whatever they sent
+        problem = rules.resolution_reason_problem(action=action, reason_code=reason_code)
+        if problem:
+            raise InvalidInput(f"reason_code: {problem}", fields=[{"path": "reason_code", "message": problem}])
         if action == "escalate":
             return _escalate(item, user=user, note=note, now=now)
         final_output = item.proposal
