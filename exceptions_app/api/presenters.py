@@ -40,7 +40,11 @@ def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
             "delivered_at": _iso(item.delivered_at),
             "acknowledged_at": _iso(item.acknowledged_at),
         },
-        "claim": {"claimed_by": item.claimed_by.get_username(), "expires_at": _iso(item.claim_expires_at)}
+        "claim": {
+            "claimed_by": item.claimed_by.get_username(),
+            "claimed_at": _iso(item.claimed_at),
+            "expires_at": _iso(item.claim_expires_at),
+        }
         if item.status == "claimed"
         else None,
     }

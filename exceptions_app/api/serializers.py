@@ -103,6 +103,7 @@ class ReasonOutput(serializers.Serializer):
 
 class ClaimOutput(serializers.Serializer):
     claimed_by = serializers.CharField()
+    claimed_at = serializers.DateTimeField(help_text="when this claim began; a renewal extends expires_at only")
     expires_at = serializers.DateTimeField()
 
 

@@ -27,6 +27,7 @@ from exceptions_app.models import (
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.services.audit import audit_record
 from exceptions_app.services.deliveries import deliveries_record_for_items
+from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change
 
 ESCALATION_PRIORITY_BOOST = 100
 MAX_SNOOZE = timedelta(days=30)
@@ -142,31 +143,21 @@ def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: dateti
     return item
 
 
-def _mark_claimed(item: ExceptionItem, *, user, now: datetime) -> None:
-    item.status = ItemStatus.CLAIMED
-    item.claimed_by = user
-    item.claimed_at = now
-    item.claim_expires_at = _lease_end(now)
-    item.first_claimed_at = item.first_claimed_at or now
-    item.updated_at = now
-    item.save(
-        update_fields=["status", "claimed_by", "claimed_at", "claim_expires_at", "first_claimed_at", "updated_at"]
-    )
+def _claimed_by(item: ExceptionItem, *, user, now: datetime) -> dict:
+    """The changes that lease ``item`` to ``user`` from now, from whatever state it was in."""
+    return {
+        "status": ItemStatus.CLAIMED,
+        "claimed_by": user,
+        "claimed_at": now,
+        "claim_expires_at": _lease_end(now),
+        "first_claimed_at": item.first_claimed_at or now,
+    }
 
 
 def _claim(item: ExceptionItem, *, user, now: datetime) -> None:
-    """Lease ``item`` to ``user`` and audit it, from whatever state it was in."""
-    previous = item.status
-    _mark_claimed(item, user=user, now=now)
-    audit_record(
-        action="claimed",
-        actor=user,
-        item=item,
-        from_status=previous,
-        to_status=ItemStatus.CLAIMED,
-        payload={"lease_until": item.claim_expires_at.isoformat()},
-        at=now,
-    )
+    changes = _claimed_by(item, user=user, now=now)
+    payload = {"lease_until": changes["claim_expires_at"].isoformat()}
+    item_state_change(item, action="claimed", actor=user, changes=changes, payload=payload, now=now)
 
 
 def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | None:
@@ -206,17 +197,14 @@ def item_claim(*, item_id: int, principal: Principal) -> ExceptionItem:
 
 
 def _renew(item: ExceptionItem, *, user, now: datetime) -> ExceptionItem:
-    item.claim_expires_at = _lease_end(now)
-    item.updated_at = now
-    item.save(update_fields=["claim_expires_at", "updated_at"])
-    audit_record(
+    lease = _lease_end(now)
+    item_state_change(
+        item,
         action="lease_renewed",
         actor=user,
-        item=item,
-        from_status=ItemStatus.CLAIMED,
-        to_status=ItemStatus.CLAIMED,
-        payload={"lease_until": item.claim_expires_at.isoformat()},
-        at=now,
+        changes={"claim_expires_at": lease},
+        payload={"lease_until": lease.isoformat()},
+        now=now,
     )
     return item
 
@@ -237,15 +225,6 @@ def item_renew_lease(*, item_id: int, principal: Principal) -> ExceptionItem:
         return _renew(item, user=principal.user, now=now)
 
 
-def _reopen(item: ExceptionItem, *, now: datetime, fields: tuple[str, ...] = ()) -> None:
-    item.status = ItemStatus.OPEN
-    item.claimed_by = None
-    item.claim_expires_at = None
-    item.claimed_at = None
-    item.updated_at = now
-    item.save(update_fields=["status", "claimed_by", "claim_expires_at", "claimed_at", "updated_at", *fields])
-
-
 def item_release(*, item_id: int, principal: Principal, note: str = "") -> ExceptionItem:
     """Give a claimed item back to its queue. Supervisors may release anyone's claim."""
     user = principal.user
@@ -256,16 +235,13 @@ def item_release(*, item_id: int, principal: Principal, note: str = "") -> Excep
             _held_by(item, user=user, now=now)
         elif item.status != ItemStatus.CLAIMED:
             raise IllegalTransition(f"item {item_id} is {item.status}, not claimed")
-        previous_holder = item.claimed_by.get_username()
-        _reopen(item, now=now)
-        audit_record(
+        item_state_change(
+            item,
             action="released",
             actor=user,
-            item=item,
-            from_status=ItemStatus.CLAIMED,
-            to_status=ItemStatus.OPEN,
-            payload={"note": note, "holder": previous_holder},
-            at=now,
+            changes={"status": ItemStatus.OPEN, **CLAIM_CLEARED},
+            payload={"note": note, "holder": item.claimed_by.get_username()},
+            now=now,
         )
     return item
 
@@ -312,44 +288,28 @@ def item_resolve(
             final_output = output
         elif action == "reject":
             final_output = None
-        item.status = ItemStatus.RESOLVED
-        item.resolution = Resolution(action)
-        item.final_output = final_output
-        item.reason_code = reason_code
-        item.resolution_note = note
-        item.resolved_by = user
-        item.resolved_at = now
-        # The resolver is recorded in resolved_by; a resolved item holds no claim.
-        item.claimed_by, item.claimed_at, item.claim_expires_at = None, None, None
-        item.updated_at = now
-        item.save(
-            update_fields=[
-                "status",
-                "resolution",
-                "final_output",
-                "reason_code",
-                "resolution_note",
-                "resolved_by",
-                "resolved_at",
-                "claimed_by",
-                "claimed_at",
-                "claim_expires_at",
-                "updated_at",
-            ]
-        )
-        audit_record(
+        item_state_change(
+            item,
             action="resolved",
             actor=user,
-            item=item,
-            from_status=ItemStatus.CLAIMED,
-            to_status=ItemStatus.RESOLVED,
+            # The resolver is recorded in resolved_by; a resolved item holds no claim.
+            changes={
+                "status": ItemStatus.RESOLVED,
+                "resolution": Resolution(action),
+                "final_output": final_output,
+                "reason_code": reason_code,
+                "resolution_note": note,
+                "resolved_by": user,
+                "resolved_at": now,
+                **CLAIM_CLEARED,
+            },
             payload={
                 "resolution": action,
                 "reason_code": reason_code,
                 "note": note,
                 **({"final_output": final_output} if action == "modify" else {}),
             },
-            at=now,
+            now=now,
         )
         deliveries_record_for_items(items=[item], now=now)
     return item
@@ -359,18 +319,14 @@ def _escalate(item: ExceptionItem, *, user, note: str, now: datetime) -> Excepti
     target = item.queue.escalation_queue
     if target is None:
         raise IllegalTransition(f"queue {item.queue.name!r} has no escalation queue")
-    source = item.queue.name
-    item.queue = target
-    item.priority += ESCALATION_PRIORITY_BOOST
-    _reopen(item, now=now, fields=("queue", "priority"))
-    audit_record(
+    priority = item.priority + ESCALATION_PRIORITY_BOOST
+    item_state_change(
+        item,
         action="escalated",
         actor=user,
-        item=item,
-        from_status=ItemStatus.CLAIMED,
-        to_status=ItemStatus.OPEN,
-        payload={"from_queue": source, "to_queue": target.name, "priority": item.priority, "note": note},
-        at=now,
+        changes={"status": ItemStatus.OPEN, "queue": target, "priority": priority, **CLAIM_CLEARED},
+        payload={"from_queue": item.queue.name, "to_queue": target.name, "priority": priority, "note": note},
+        now=now,
     )
     return item
 
@@ -387,23 +343,13 @@ def item_snooze(*, item_id: int, principal: Principal, until: datetime, note: st
                 "snooze until a time in the next 30 days",
                 fields=[{"path": "until", "message": "must be in the future, at most 30 days ahead"}],
             )
-        item.status = ItemStatus.SNOOZED
-        item.snoozed_until = until
-        item.claimed_by = None
-        item.claim_expires_at = None
-        item.claimed_at = None
-        item.updated_at = now
-        item.save(
-            update_fields=["status", "snoozed_until", "claimed_by", "claim_expires_at", "claimed_at", "updated_at"]
-        )
-        audit_record(
+        item_state_change(
+            item,
             action="snoozed",
             actor=user,
-            item=item,
-            from_status=ItemStatus.CLAIMED,
-            to_status=ItemStatus.SNOOZED,
+            changes={"status": ItemStatus.SNOOZED, "snoozed_until": until, **CLAIM_CLEARED},
             payload={"until": until.isoformat(), "note": note},
-            at=now,
+            now=now,
         )
     return item
 
@@ -430,21 +376,12 @@ def item_cancel(*, item_id: int, actor, reason: str = "") -> ExceptionItem:
         item = _locked_item(item_id)
         if item.status in TERMINAL_STATUSES:
             raise IllegalTransition(f"item {item_id} is {item.status} and can no longer be cancelled")
-        previous = item.status
-        now = timezone.now()
-        item.status = ItemStatus.CANCELLED
-        item.claimed_by = None
-        item.claim_expires_at = None
-        item.updated_at = now
-        item.save(update_fields=["status", "claimed_by", "claim_expires_at", "updated_at"])
-        audit_record(
+        item_state_change(
+            item,
             action="cancelled",
             actor=actor,
-            item=item,
-            from_status=previous,
-            to_status=ItemStatus.CANCELLED,
+            changes={"status": ItemStatus.CANCELLED, **CLAIM_CLEARED},
             payload={"reason": reason} if reason else {},
-            at=now,
         )
     return item
 
@@ -467,17 +404,15 @@ def item_reassign(*, item_id: int, principal: Principal, to_username: str) -> Ex
         queue_check_access(principal=target, queue=item.queue)
         if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
             raise IllegalTransition(f"item {item_id} is {item.status} and cannot be reassigned")
-        previous, holder = item.status, item.claimed_by.get_username() if item.claimed_by_id else None
+        holder = item.claimed_by.get_username() if item.claimed_by_id else None
         now = timezone.now()
-        _mark_claimed(item, user=target.user, now=now)
-        audit_record(
+        item_state_change(
+            item,
             action="reassigned",
             actor=principal.user,
-            item=item,
-            from_status=previous,
-            to_status=ItemStatus.CLAIMED,
+            changes=_claimed_by(item, user=target.user, now=now),
             payload={"from": holder, "to": to_username},
-            at=now,
+            now=now,
         )
     return item
 
@@ -492,15 +427,11 @@ def item_reprioritise(*, item_id: int, principal: Principal, priority: int, note
         item = _locked_item(item_id)
         if item.is_terminal:
             raise IllegalTransition(f"item {item_id} is {item.status}; its priority no longer matters")
-        previous = item.priority
-        item.priority, item.updated_at = priority, timezone.now()
-        item.save(update_fields=["priority", "updated_at"])
-        audit_record(
+        item_state_change(
+            item,
             action="reprioritised",
             actor=principal.user,
-            item=item,
-            from_status=item.status,
-            to_status=item.status,
-            payload={"from": previous, "to": priority, "note": note},
+            changes={"priority": priority},
+            payload={"from": item.priority, "to": priority, "note": note},
         )
     return item
