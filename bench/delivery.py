@@ -598,14 +598,21 @@ def phase_analyse(records: list[dict], index: dict) -> dict:
 
 
 def worker_log_figures(worker) -> dict:
-    """Error lines, and task outcomes when the worker logged at INFO (--worker-loglevel INFO)."""
+    """Error lines, and drains with the deliveries each attempted when the worker logged at INFO
+    (--worker-loglevel INFO)."""
     log = worker.log_tail(20_000_000).splitlines()
-    outcomes: Counter = Counter()
+    drains, attempted = 0, 0
     for line in log:
-        if "exceptions_app.tasks.delivery.deliver[" in line and "succeeded in" in line:
-            outcomes[line.rsplit(":", 1)[-1].strip().strip("'")] += 1
+        if "exceptions_app.tasks.delivery.deliveries_drain[" in line and "succeeded in" in line:
+            drains += 1
+            attempted += int(line.rsplit(":", 1)[-1].strip().strip("'") or 0)
     errors = [line for line in log if "Traceback" in line or " ERROR" in line or "CRITICAL" in line]
-    return {"deliver_outcomes": dict(outcomes), "error_lines": len(errors), "error_samples": errors[:5]}
+    return {
+        "drains": drains,
+        "drained_attempts": attempted,
+        "error_lines": len(errors),
+        "error_samples": errors[:5],
+    }
 
 
 # --- report --------------------------------------------------------------------------------------------------------
@@ -771,7 +778,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=LOAD_RATE, help="resolutions per second under load")
     parser.add_argument("--threads", type=int, default=RESOLVER_THREADS, help="resolver threads under load")
     parser.add_argument("--resolver-processes", type=int, default=1, help="processes the resolver threads run in")
-    parser.add_argument("--worker-loglevel", default="WARNING", help="INFO also counts deliver outcomes")
+    parser.add_argument("--worker-loglevel", default="WARNING", help="INFO also counts drains")
     parser.add_argument("--sweep-seconds", type=int, default=1, help="TOLLGATE_DELIVERY_SWEEP_SECONDS for beat")
     parser.add_argument("--json", help="write the results here instead of bench/results/delivery.json")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="worker processes (the Procfile uses 2)")

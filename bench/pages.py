@@ -310,7 +310,7 @@ ORDER BY g
 DELIVERIES_SQL = f"""
 INSERT INTO exceptions_app_delivery (
     public_id, workflow_id, item_id, decision_id, kind, target, target_queue, payload, status, attempts,
-    next_attempt_at, leased_until, enqueued_at, give_up_at, last_error, created_at, delivered_at, dead_at
+    next_attempt_at, leased_until, give_up_at, last_error, created_at, delivered_at, dead_at
 )
 SELECT 'msg_' || md5('delivery-' || i.id), i.workflow_id, i.id, i.decision_id, i.target_kind, i.callback_url, '',
     jsonb_build_object('type', 'exception.resolved', 'delivery_id', 'msg_' || md5('delivery-' || i.id),
@@ -321,7 +321,7 @@ SELECT 'msg_' || md5('delivery-' || i.id), i.workflow_id, i.id, i.decision_id, i
             'first_claimed_at', i.first_claimed_at, 'resolved_at', i.resolved_at)),
     CASE WHEN i.dead THEN 'dead' ELSE 'delivered' END,
     CASE WHEN i.dead THEN 12 WHEN i.target_kind = 'webhook' THEN 1 ELSE 0 END,
-    i.resolved_at, NULL, CASE WHEN i.target_kind = 'webhook' THEN i.resolved_at END, i.resolved_at + interval '1 day',
+    i.resolved_at, NULL, i.resolved_at + interval '1 day',
     CASE WHEN i.dead THEN 'retry budget spent after 12 attempts: HTTP 503 from the receiver' ELSE '' END,
     i.resolved_at, CASE WHEN NOT i.dead THEN i.resolved_at + interval '0.3 seconds' END,
     CASE WHEN i.dead THEN least(i.resolved_at + interval '20 hours', %(t0)s::timestamptz) END

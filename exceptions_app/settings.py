@@ -229,7 +229,7 @@ TOLLGATE_DELIVERY_BUDGET_SECONDS = env_int("TOLLGATE_DELIVERY_BUDGET_SECONDS", 8
 TOLLGATE_DELIVERY_BACKOFF_SECONDS = env_int("TOLLGATE_DELIVERY_BACKOFF_SECONDS", 2, minimum=1)
 TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS = env_int("TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
 TOLLGATE_DELIVERY_SWEEP_SECONDS = env_int("TOLLGATE_DELIVERY_SWEEP_SECONDS", 2, minimum=1)
-# A published delivery task not started within this many seconds counts as lost and is published again.
+# A published drain not started within this many seconds counts as lost, and the sweep publishes another.
 TOLLGATE_DELIVERY_REQUEUE_SECONDS = env_int("TOLLGATE_DELIVERY_REQUEUE_SECONDS", 60, minimum=1)
 TOLLGATE_DELIVERY_RESPONSE_CAP_BYTES = 64 * 1024
 TOLLGATE_WEBHOOK_ROTATION_HOURS = env_int("TOLLGATE_WEBHOOK_ROTATION_HOURS", 24, minimum=0)
@@ -295,7 +295,6 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "exceptions_app.tasks.health.heartbeat": {"queue": "periodic"},
     "exceptions_app.tasks.periodic.*": {"queue": "periodic"},
-    "exceptions_app.tasks.delivery.deliver": {"queue": "deliveries"},
     "exceptions_app.tasks.delivery.deliveries_drain": {"queue": "deliveries"},
     "exceptions_app.tasks.delivery.deliveries_sweep": {"queue": "periodic"},
 }

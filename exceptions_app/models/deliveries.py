@@ -45,9 +45,6 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField()
     # An attempt in progress holds this lease; a worker killed mid-attempt lets it lapse.
     leased_until = models.DateTimeField(null=True, blank=True)
-    # When a task for it was last published; the sweep re-publishes only once this is stale, so a
-    # backlog of queued tasks is never multiplied by the sweep.
-    enqueued_at = models.DateTimeField(null=True, blank=True)
     give_up_at = models.DateTimeField()
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()

@@ -1,37 +1,29 @@
-"""The outbox. A delivery row commits with the change it carries; workers attempt it under a
-database lease; retry times live in ``next_attempt_at``; a beat sweep re-enqueues whatever is
-due and not in flight, so a lost task or a killed worker delays a delivery but never loses it."""
+"""The outbox: a delivery row commits with the change it carries (record), says what it carries
+(payloads), and can be put back after it died (redeliver). What is due, and the wake-up that asks a
+worker to drain it, live here too; attempting deliveries is services/delivery_attempts.
 
-import json
-import time
+The database, not the broker, is the record: the wake-up is only a nudge, and the beat sweep
+nudges again whenever something is due, so a lost message or a killed worker delays a delivery
+but never loses it.
+"""
+
+import logging
 import uuid
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
-from django.db import connection, transaction
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from exceptions_app.delivery.retry import AttemptResult, backoff, classify
-from exceptions_app.delivery.signing import signature_headers
-from exceptions_app.delivery.url_guard import callback_url_check
-from exceptions_app.errors import InvalidInput
-from exceptions_app.models import (
-    AuditEvent,
-    Delivery,
-    DeliveryAttempt,
-    DeliveryStatus,
-    ExceptionItem,
-    GateDecision,
-    TargetKind,
-    Workflow,
-)
-from exceptions_app.services.audit import audit_event_build, audit_record
-from exceptions_app.services.local_cache import LocalCache
+from exceptions_app.models import AuditEvent, Delivery, DeliveryStatus, ExceptionItem, GateDecision, TargetKind
+from exceptions_app.services.audit import audit_event_build
 
-# An attempt holds its lease for the HTTP timeout plus this margin (recording the result).
-LEASE_MARGIN_SECONDS = 5
+logger = logging.getLogger(__name__)
+
+# Set while a drain is wanted and has not started: a burst of resolutions publishes one drain.
+WAKE_KEY = "deliveries:drain-wanted"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -88,6 +80,43 @@ def _target(callback_url: str, document: dict) -> tuple[str, str, str]:
     return TargetKind.POLL, "", ""
 
 
+def deliveries_due_filter(now: datetime) -> Q:
+    """Pending deliveries whose time has come and that no attempt holds. The one definition of
+    "due": the drain leases by it and the sweep wakes the drain by it."""
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & ~Q(kind=TargetKind.POLL)
+
+
+def deliveries_wake() -> None:
+    """Ask for a drain, unless one is already wanted and has not started. Call after commit.
+
+    Deduplicated with an atomic cache ``add`` (Redis ``SET NX``). A drain deletes the flag before it
+    leases anything, so a delivery committed before the flag was seen set is leased by the drain
+    that flag stands for, or by a later one. The flag expires, so a lost drain is asked for again."""
+    from exceptions_app.tasks.delivery import deliveries_drain
+
+    try:
+        if cache.add(WAKE_KEY, 1, timeout=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS):
+            deliveries_drain.delay()
+    except Exception:  # broker or cache down: the sweep will find the rows once it is back
+        logger.warning("could not publish a delivery drain; the sweep will retry", exc_info=True)
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """The ids of due deliveries, earliest first. A read: leasing them is the drain's."""
+    due = Delivery.objects.filter(deliveries_due_filter(now or timezone.now())).order_by("next_attempt_at")
+    return list(due.values_list("pk", flat=True)[:limit])
+
+
+def deliveries_sweep(*, now: datetime | None = None) -> bool:
+    """Wake a drain if anything is due: retries whose backoff ended, and rows whose drain was lost
+    (killed worker, restarted broker). Returns whether something was due."""
+    if not deliveries_due(now=now, limit=1):
+        return False
+    deliveries_wake()
+    return True
+
+
 def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, item=None, decision=None) -> Delivery:
     return Delivery(
         public_id=public_id,
@@ -99,7 +128,6 @@ def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, ite
         target_queue=queue,
         payload=payload,
         next_attempt_at=now,
-        enqueued_at=now if kind != TargetKind.POLL else None,
         give_up_at=now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS),
         created_at=now,
     )
@@ -108,8 +136,6 @@ def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, ite
 def _wake_after_commit(deliveries: list[Delivery]) -> None:
     """Publishing is only a wake-up call: the row is the record, and the sweep catches a lost message."""
     if any(delivery.kind != TargetKind.POLL for delivery in deliveries):
-        from exceptions_app.services.delivery_drain import deliveries_wake
-
         transaction.on_commit(deliveries_wake)
 
 
@@ -160,215 +186,6 @@ def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datet
     return deliveries
 
 
-_LEASE_SQL = """
-UPDATE exceptions_app_delivery SET leased_until = %(lease)s
-WHERE id = %(pk)s AND status = 'pending' AND next_attempt_at <= %(now)s AND kind <> 'poll'
-  AND (leased_until IS NULL OR leased_until < %(now)s)
-RETURNING *
-"""
-
-
-def attempt_lease_end(now: datetime) -> datetime:
-    """How long an attempt holds its delivery: the HTTP timeout and a margin for recording it."""
-    return now + timedelta(seconds=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
-
-
-def due_and_free(now: datetime) -> Q:
-    """Pending deliveries whose time has come and that no attempt holds (the SQL leases say the same)."""
-    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & ~Q(kind=TargetKind.POLL)
-
-
-def _lease(delivery_pk: int, now: datetime) -> Delivery | None:
-    """Take the delivery for one attempt if it is due and nobody holds it: one statement that both
-    leases and reads the row (on PostgreSQL; elsewhere an update, then a read)."""
-    lease = attempt_lease_end(now)
-    if connection.vendor == "postgresql":
-        return next(iter(Delivery.objects.raw(_LEASE_SQL, {"lease": lease, "pk": delivery_pk, "now": now})), None)
-    if Delivery.objects.filter(due_and_free(now), pk=delivery_pk).update(leased_until=lease) != 1:
-        return None
-    return Delivery.objects.get(pk=delivery_pk)
-
-
-_workflows_for_signing = LocalCache("signing-workflows")
-
-
-def workflow_for_signing(workflow_id: int) -> Workflow:
-    """The workflow's signing secrets, kept briefly per process (a rotation here clears them)."""
-    return _workflows_for_signing.get_or_load(
-        workflow_id,
-        lambda: Workflow.objects.only(
-            "id", "name", "webhook_secret", "previous_webhook_secret", "previous_secret_retires_at"
-        ).get(pk=workflow_id),
-    )
-
-
-_http_client: httpx.Client | None = None
-
-
-def _client() -> httpx.Client:
-    global _http_client  # one pooled client per worker process, created after the fork
-    if _http_client is None:
-        _http_client = httpx.Client(follow_redirects=False, headers={"user-agent": "Tollgate-Webhooks/1"})
-    return _http_client
-
-
-def _secrets(workflow: Workflow, now: datetime) -> list[str]:
-    secrets = [workflow.webhook_secret]
-    if (
-        workflow.previous_webhook_secret
-        and workflow.previous_secret_retires_at
-        and (workflow.previous_secret_retires_at > now)
-    ):
-        secrets.append(workflow.previous_webhook_secret)
-    return secrets
-
-
-def send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
-    try:
-        callback_url_check(delivery.target, field="target")
-    except InvalidInput as error:
-        return AttemptResult("terminal", error=error.message)
-    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
-    headers = {
-        "content-type": "application/json",
-        **signature_headers(message_id=delivery.public_id, body=body, secrets=_secrets(delivery.workflow, now)),
-    }
-    try:
-        with _client().stream(
-            "POST",
-            delivery.target,
-            content=body.encode(),
-            headers=headers,
-            timeout=settings.TOLLGATE_DELIVERY_TIMEOUT_SECONDS,
-        ) as response:
-            received = 0
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received >= settings.TOLLGATE_DELIVERY_RESPONSE_CAP_BYTES:
-                    break  # the body is only read to free the connection; never trust its size
-            return classify(response.status_code, response.headers.get("retry-after"))
-    except httpx.HTTPError as error:
-        return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
-
-
-def send_task(delivery: Delivery) -> AttemptResult:
-    from exceptions_app.celery import app
-
-    try:
-        app.send_task(
-            delivery.target, args=[delivery.payload], queue=delivery.target_queue or None, task_id=delivery.public_id
-        )
-    except Exception as error:  # any broker error is transient from our side
-        return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
-    return AttemptResult("delivered")
-
-
-def delivery_attempt(*, delivery_pk: int) -> str:
-    """One attempt of one delivery, if it is due and nobody else holds it. Returns the outcome."""
-    started = timezone.now()
-    delivery = _lease(delivery_pk, started)
-    if delivery is None:
-        return "skipped"
-    delivery.workflow = workflow_for_signing(delivery.workflow_id)
-    result, duration_ms = attempt_send(delivery, started)
-    attempt_record(delivery, result, started=started, duration_ms=duration_ms)
-    return result.outcome
-
-
-def attempt_send(delivery: Delivery, started: datetime) -> tuple[AttemptResult, float]:
-    """Send one leased delivery to its target; the result and how long it took in milliseconds."""
-    clock = time.perf_counter()
-    result = send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else send_task(delivery)
-    return result, (time.perf_counter() - clock) * 1000
-
-
-def items_mark_delivered(deliveries: list[Delivery], now: datetime) -> None:
-    """Stamp the items these deliveries carried as delivered; a webhook's 2xx is also the receiver's
-    acknowledgement, a published Celery task is not."""
-    for kind, acknowledged in ((TargetKind.WEBHOOK, {"acknowledged_at": now}), (TargetKind.CELERY_TASK, {})):
-        item_ids = [delivery.item_id for delivery in deliveries if delivery.item_id and delivery.kind == kind]
-        if item_ids:
-            ExceptionItem.objects.filter(pk__in=item_ids, delivered_at__isnull=True).update(
-                delivered_at=now, **acknowledged
-            )
-
-
-def attempt_record(delivery: Delivery, result: AttemptResult, *, started: datetime, duration_ms: float) -> None:
-    """Record the attempt and its consequence. The attempt's lease makes the row ours, so no row
-    lock is needed, and only the changed columns are written (never the payload)."""
-    now = timezone.now()
-    delivery.attempts += 1
-    delivery.leased_until = None
-    delivery.last_error = result.error
-    outcome = result.outcome
-    if outcome == "retry" and (
-        delivery.attempts >= settings.TOLLGATE_DELIVERY_MAX_ATTEMPTS or now >= delivery.give_up_at
-    ):
-        outcome = "terminal"
-        delivery.last_error = f"retry budget spent after {delivery.attempts} attempts: {result.error}"
-    changed = ["attempts", "leased_until", "last_error"]
-    with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            started_at=started,
-            duration_ms=duration_ms,
-            status_code=result.status_code,
-            error=result.error,
-            outcome=result.outcome,
-        )
-        if outcome == "delivered":
-            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, now
-            changed += ["status", "delivered_at"]
-            items_mark_delivered([delivery], now)
-        elif outcome == "retry":
-            delay = backoff(
-                delivery.attempts,
-                base_seconds=settings.TOLLGATE_DELIVERY_BACKOFF_SECONDS,
-                max_seconds=settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS,
-            )
-            if result.retry_after:
-                cap = settings.TOLLGATE_DELIVERY_BACKOFF_MAX_SECONDS
-                delay = max(delay, timedelta(seconds=min(result.retry_after, cap)))
-            # The sweep publishes it again when it is due; nothing waits in the broker meanwhile.
-            delivery.next_attempt_at, delivery.enqueued_at = now + delay, None
-            changed += ["next_attempt_at", "enqueued_at"]
-        else:
-            delivery.status, delivery.dead_at = DeliveryStatus.DEAD, now
-            changed += ["status", "dead_at"]
-            if delivery.item_id:
-                item = ExceptionItem.objects.get(pk=delivery.item_id)
-                audit_record(
-                    action="delivery_dead",
-                    actor=None,
-                    actor_label="system",
-                    item=item,
-                    from_status=item.status,
-                    to_status=item.status,
-                    payload={"delivery_id": delivery.public_id, "error": delivery.last_error},
-                    at=now,
-                )
-        delivery.save(update_fields=changed)
-
-
-def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Claim for publishing the pending deliveries whose time has come, that no attempt holds and
-    that were not published recently (lost tasks, killed workers, a restarted broker, retries)."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS)
-    unqueued = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)
-    with transaction.atomic():
-        due = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(due_and_free(now) & unqueued)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Delivery.objects.filter(pk__in=due).update(enqueued_at=now)
-    return due
-
-
 def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:
     """Put dead letters back in the outbox with a fresh budget; each audited on its item."""
     now = timezone.now()
@@ -380,7 +197,7 @@ def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:
         )
         for delivery in dead:
             delivery.status, delivery.attempts, delivery.dead_at = DeliveryStatus.PENDING, 0, None
-            delivery.next_attempt_at, delivery.leased_until, delivery.enqueued_at = now, None, now
+            delivery.next_attempt_at, delivery.leased_until = now, None
             delivery.give_up_at = now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS)
         Delivery.objects.bulk_update(
             dead, ["status", "attempts", "dead_at", "next_attempt_at", "leased_until", "give_up_at"]

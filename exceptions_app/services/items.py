@@ -6,7 +6,6 @@ the row, and every later action is a conditional update that fails if the lease 
 
 from datetime import datetime, timedelta
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -14,6 +13,7 @@ from django.db.models.base import DEFERRED
 from django.utils import timezone
 
 from exceptions_app import rules
+from exceptions_app.db_fast_paths import prepared_cursor
 from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from exceptions_app.models import (
     TERMINAL_STATUSES,
@@ -126,14 +126,9 @@ def _claim_next_in_one_statement(queue: Queue, principal: Principal, now: dateti
         "lease_text": lease.isoformat(),
     }
     team_check = not rules.principal_is_supervisor(principal)
-    # One statement is its own transaction: no BEGIN/COMMIT round trips around it. It goes through a
-    # server-side binding cursor and is prepared on its first run on a connection. Django's cursors
-    # bind on the client and never prepare (and Django sets the threshold to "never"), so the server
-    # would parse and plan the statement every time: twice the server CPU of the prepared one.
-    # Only server-binding cursors read the threshold, so Django's own queries are unaffected.
-    connection.ensure_connection()
-    connection.connection.prepare_threshold = 0
-    with connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
+    # One statement is its own transaction: no BEGIN/COMMIT round trips around it. Prepared once
+    # per connection (db_fast_paths.prepared_cursor says why).
+    with prepared_cursor() as cursor:
         cursor.execute(claim_next_sql(team_check=team_check), params)
         row = cursor.fetchone()
         columns = [column.name for column in cursor.description]
