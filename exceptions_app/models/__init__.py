@@ -22,13 +22,14 @@ from exceptions_app.models.metrics import (
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
 from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
-from exceptions_app.models.workflows import PolicySource, PolicyVersion, Workflow
+from exceptions_app.models.workflows import BreakerState, PolicySource, PolicyVersion, Workflow
 
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "ApiToken",
     "AuditEvent",
+    "BreakerState",
     "DecisionHourly",
     "Delivery",
     "DeliveryAttempt",

@@ -24,6 +24,8 @@ class GateDecision(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL means "no key"
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    # The probability this verdict was sampled for audit, when its policy samples it; null otherwise.
+    audit_probability = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -24,6 +24,8 @@ class SlaStage(models.IntegerChoices):
 class ItemKind(models.TextChoices):
     HOLD = "hold", "Held by the gate"
     REPORTED = "reported", "Reported by an agent"
+    # A copy of a verdict that proceeded (or was auto-rejected), sampled for a person to judge.
+    AUDIT = "audit", "Sampled for audit"
 
 
 class Severity(models.TextChoices):
@@ -78,6 +80,8 @@ class ExceptionItem(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
     value_at_risk = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True)
+    # For an audit item: the probability its verdict was drawn with (estimates weigh it by 1/p).
+    sampling_probability = models.FloatField(null=True, blank=True)
 
     # Queue position.
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.OPEN)
@@ -139,6 +143,12 @@ class ExceptionItem(models.Model):
                 name="item_claim_order",
             ),
             models.Index(fields=["status", "workflow"], name="item_status_workflow"),
+            # Judged holds and audits of a workflow in a window: the accountability estimates.
+            models.Index(
+                fields=["workflow", "raised_at"],
+                condition=models.Q(status="resolved", kind__in=["hold", "audit"]),
+                name="item_judged",
+            ),
             # Flow counts for snapshots: arrivals, completions and breaches in a time window.
             models.Index(fields=["raised_at"], name="item_raised_at"),
             models.Index(

@@ -13,10 +13,30 @@ class Workflow(models.Model):
     # After a rotation the previous secret also signs until it retires, so receivers can switch over.
     previous_webhook_secret = models.CharField(max_length=128, blank=True)
     previous_secret_retires_at = models.DateTimeField(null=True, blank=True)
+    # Set while the drift breaker is tripped: the gate holds every output. Read with the workflow
+    # the gate loads anyway, so it costs intake no query.
+    tripped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+
+class BreakerState(models.Model):
+    """The drift breaker's CUSUM scores for a workflow (one per judged stream), updated with
+    every judgement, and why and when it last tripped. Reset only by a supervisor (audited)."""
+
+    workflow = models.OneToOneField(Workflow, on_delete=models.CASCADE, related_name="breaker")
+    audit_score = models.FloatField(default=0.0)
+    override_score = models.FloatField(default=0.0)
+    audit_judged = models.PositiveIntegerField(default=0)
+    override_judged = models.PositiveIntegerField(default=0)
+    tripped_at = models.DateTimeField(null=True, blank=True)
+    tripped_reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"breaker of {self.workflow_id} ({'tripped' if self.tripped_at else 'closed'})"
 
 
 class PolicySource(models.TextChoices):

@@ -18,6 +18,17 @@ SEVERITIES = ["low", "medium", "high", "critical"]
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 WORKFLOW_NAME = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 
+_RATE = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+_CUSUM_STREAM = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["baseline", "detect"],
+    "properties": {
+        "baseline": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "detect": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    },
+}
+
 POLICY_DOCUMENT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -59,6 +70,44 @@ POLICY_DOCUMENT_SCHEMA = {
         "callback_url": {"type": "string", "format": "uri", "maxLength": 2000},
         "callback_task": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.]{0,199}$"},
         "callback_queue": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,200}$"},
+        "sampling": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["proceed_rate"],
+            "properties": {
+                # Above 0: every proceed must have a chance of audit, or its error cannot be estimated.
+                "proceed_rate": _RATE,
+                "reject_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "queue": {"type": "string", "pattern": SLUG},
+                "sla_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
+                "band_width": {"type": "number", "minimum": 0.01, "maximum": 0.5},
+                "strata": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["below", "proceed_rate"],
+                        "properties": {"below": {"type": "number", "minimum": 0, "maximum": 1}, "proceed_rate": _RATE},
+                    },
+                },
+            },
+        },
+        "targets": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["max_unattended_error"],
+            "properties": {"max_unattended_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
+        },
+        "breaker": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "audit": _CUSUM_STREAM,
+                "override": _CUSUM_STREAM,
+                "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+            },
+        },
     },
 }
 _DOCUMENT_VALIDATOR = Draft202012Validator(POLICY_DOCUMENT_SCHEMA)
@@ -117,6 +166,7 @@ def policy_document_errors(document: object) -> list[PolicyError]:
     thresholds = document["thresholds"]
     if "auto_reject" in thresholds and thresholds["auto_reject"] >= thresholds["auto_approve"]:
         errors.append(PolicyError("thresholds.auto_reject", "must be below thresholds.auto_approve"))
+    errors += _accountability_errors(document)
     seen_codes: set[str] = set()
     for index, rule in enumerate(document.get("rules", [])):
         code = rule["code"]
@@ -138,6 +188,27 @@ def policy_document_errors(document: object) -> list[PolicyError]:
     except SchemaError as error:
         path = _json_path(["output_schema", *error.absolute_path])
         errors.append(PolicyError(path, f"invalid JSON Schema: {error.message}"))
+    return errors
+
+
+def _accountability_errors(document: dict) -> list[PolicyError]:
+    """Sampling strata in order, breaker streams that can detect a rise, and a breaker that watches something."""
+    errors = []
+    strata = document.get("sampling", {}).get("strata", [])
+    for index in range(1, len(strata)):
+        if strata[index]["below"] <= strata[index - 1]["below"]:
+            errors.append(
+                PolicyError(f"sampling.strata[{index}].below", "must be above the previous stratum's below (ascending)")
+            )
+    breaker = document.get("breaker")
+    if breaker is not None:
+        if not {"audit", "override"} & set(breaker):
+            errors.append(PolicyError("breaker", "name at least one stream to watch: audit or override"))
+        if "audit" in breaker and "sampling" not in document:
+            errors.append(PolicyError("breaker.audit", "watching audits needs sampling (there would be none)"))
+        for stream in ("audit", "override"):
+            if stream in breaker and breaker[stream]["detect"] <= breaker[stream]["baseline"]:
+                errors.append(PolicyError(f"breaker.{stream}.detect", "must be above baseline (the rise to detect)"))
     return errors
 
 

@@ -12,6 +12,7 @@ import cel
 import jsonschema_rs
 from jsonschema import Draft202012Validator
 
+from exceptions_app.accountability.sampling import SamplingPlan
 from exceptions_app.policy.document import SEVERITIES
 
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
@@ -68,6 +69,7 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     output_validator: OutputSchema
     default_queue: str
+    sampling: SamplingPlan | None = None
 
 
 @dataclass
@@ -109,6 +111,7 @@ def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
         ),
         output_validator=OutputSchema(document["output_schema"]),
         default_queue=document["queue"],
+        sampling=SamplingPlan.from_document(document.get("sampling")),
     )
     with _cache_lock:
         if len(_cache) >= _CACHE_LIMIT:
@@ -133,6 +136,17 @@ def _rule_reason(rule: CompiledRule, variables: cel.Context) -> dict | None:
     if fired is False:
         return None
     return {"code": rule.code, "severity": rule.severity, "error": f"rule returned {type(fired).__name__}, not bool"}
+
+
+def breaker_hold(evaluation: Evaluation, policy: CompiledPolicy) -> Evaluation:
+    """While the workflow's drift breaker is tripped every output is held, whatever its verdict."""
+    held = evaluation.verdict == "hold"
+    return Evaluation(
+        verdict="hold",
+        reasons=[*(evaluation.reasons if held else []), {"code": "breaker_tripped", "severity": "high"}],
+        queue=evaluation.queue if held else policy.default_queue,
+        severity=max(evaluation.severity if held else "high", "high", key=SEVERITY_RANK.__getitem__),
+    )
 
 
 def policy_evaluate(

@@ -17,7 +17,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from exceptions_app.models import AuditEvent, Delivery, DeliveryStatus, ExceptionItem, GateDecision, TargetKind
+from exceptions_app.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryStatus,
+    ExceptionItem,
+    GateDecision,
+    TargetKind,
+    Workflow,
+)
 from exceptions_app.services.audit import audit_event_build
 
 logger = logging.getLogger(__name__)
@@ -184,6 +192,29 @@ def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datet
     Delivery.objects.bulk_create(deliveries)
     _wake_after_commit(deliveries)
     return deliveries
+
+
+def delivery_record_event(
+    *, workflow: Workflow, document: dict, callback_url: str, build_payload, now: datetime, item=None
+) -> Delivery:
+    """One outbox row for an event other than a resolution (``audit.failed``, ``workflow.tripped``),
+    sent where the workflow's resolutions go; call inside the transaction that caused it.
+    ``build_payload(public_id)`` makes its body."""
+    kind, target, queue = _target(callback_url, document)
+    public_id = _new_public_id()
+    delivery = _new_delivery(
+        workflow=workflow,
+        kind=kind,
+        target=target,
+        queue=queue,
+        item=item,
+        now=now,
+        public_id=public_id,
+        payload=build_payload(public_id),
+    )
+    delivery.save(force_insert=True)
+    _wake_after_commit([delivery])
+    return delivery
 
 
 def deliveries_redeliver(*, delivery_ids: list[str], actor) -> int:

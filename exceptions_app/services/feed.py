@@ -1,9 +1,12 @@
 """The resolutions feed: a durable, ordered list of resolutions for an agent's workflows, for
-agents that cannot receive calls. Reading with ``after=N`` acknowledges everything up to N."""
+agents that cannot receive calls. Reading with ``after=N`` acknowledges everything up to N.
+Workflow events (``audit.failed``, ``workflow.tripped``) travel in it too; verdicts an agent was
+answered at once (``decision.made``, sent only by webhook) do not."""
 
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from exceptions_app.models import Delivery, DeliveryStatus, ExceptionItem, FeedCursor, Principal, TargetKind
@@ -12,6 +15,8 @@ from exceptions_app.models import Delivery, DeliveryStatus, ExceptionItem, FeedC
 # committing, and a reader that skipped past it would never see it.
 VISIBILITY_LAG = timedelta(seconds=1)
 MAX_PAGE = 500
+# Item deliveries (resolutions, audit.failed) and workflow events; not decision.made, a webhook only.
+FEED_ENTRIES = Q(item__isnull=False) | Q(item__isnull=True, payload__type="workflow.tripped")
 
 
 def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[list[dict], int]:
@@ -28,8 +33,8 @@ def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[l
             cursor.save(update_fields=["position", "updated_at"])
     entries = list(
         Delivery.objects.filter(
+            FEED_ENTRIES,
             workflow__in=principal.workflows.all(),
-            item__isnull=False,
             pk__gt=position,
             created_at__lte=now - VISIBILITY_LAG,
         )
@@ -42,7 +47,7 @@ def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[l
 
 
 def _acknowledge(principal: Principal, *, up_to: int, now) -> None:
-    acknowledged = Delivery.objects.filter(workflow__in=principal.workflows.all(), item__isnull=False, pk__lte=up_to)
+    acknowledged = Delivery.objects.filter(FEED_ENTRIES, workflow__in=principal.workflows.all(), pk__lte=up_to)
     ExceptionItem.objects.filter(deliveries__in=acknowledged, acknowledged_at__isnull=True).update(acknowledged_at=now)
     acknowledged.filter(kind=TargetKind.POLL, status=DeliveryStatus.PENDING).update(
         status=DeliveryStatus.DELIVERED, delivered_at=now

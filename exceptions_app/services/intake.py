@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exceptions_app import rules
+from exceptions_app.accountability.sampling import sample_draw
 from exceptions_app.delivery.url_guard import callback_url_check
 from exceptions_app.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from exceptions_app.models import (
@@ -27,6 +28,7 @@ from exceptions_app.models import (
 from exceptions_app.policy.evaluation import (
     CompiledPolicy,
     Evaluation,
+    breaker_hold,
     compiled_policy_cached,
     policy_compile,
     policy_evaluate,
@@ -89,6 +91,7 @@ class _Prepared:
     fingerprint: str
     decision: GateDecision | None = None
     item: ExceptionItem | None = None
+    audit_item: ExceptionItem | None = None  # a sampled unattended verdict; the agent never sees it
     events: list = field(default_factory=list)
 
 
@@ -172,6 +175,8 @@ def _prepare(scope: _WorkflowScope, request: DecisionRequest) -> _Prepared:
         context=request.context,
         value_at_risk=float(request.value_at_risk) if request.value_at_risk is not None else None,
     )
+    if workflow.tripped_at is not None:
+        evaluation = breaker_hold(evaluation, policy)
     return _Prepared(request, workflow, policy, evaluation, request_fingerprint(request))
 
 
@@ -195,6 +200,7 @@ def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCach
         created_at=now,
     )
     if evaluation.verdict != Verdict.HOLD:
+        _sample(prepared, principal=principal, queues=queues, now=now)
         return
     queue = queues.get(evaluation.queue, sla_seconds=document["sla_seconds"])
     rules_fired = sum(1 for reason in evaluation.reasons if reason["code"] != "low_confidence")
@@ -213,6 +219,38 @@ def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCach
         fingerprint=prepared.fingerprint,
         now=now,
     )
+
+
+def _sample(prepared: _Prepared, *, principal: Principal, queues: "_QueueCache", now) -> None:
+    """Draw whether this unattended verdict is copied to the audit queue, and record the probability
+    it was drawn with on the decision (and the item) so estimates can weigh it. The agent's answer
+    does not depend on the draw."""
+    plan = prepared.policy.sampling
+    if plan is None:
+        return
+    decision = prepared.decision
+    probability = plan.probability(decision.verdict, decision.confidence)
+    decision.audit_probability = probability
+    if not sample_draw(probability):
+        return
+    document = prepared.policy.document
+    queue = queues.get(plan.queue or prepared.policy.default_queue, sla_seconds=plan.sla_seconds)
+    prepared.audit_item = _item_build(
+        workflow=prepared.workflow,
+        policy_version=prepared.workflow.current_policy,
+        principal=principal,
+        kind=ItemKind.AUDIT,
+        queue=queue,
+        severity="low",
+        reasons=[{"code": "audit_sample", "severity": "low", "verdict": decision.verdict, "probability": probability}],
+        rules_fired=0,
+        document={**document, "sla_seconds": plan.sla_seconds, "expire_after_seconds": None},
+        request=prepared.request,
+        confidence=decision.confidence,
+        fingerprint=prepared.fingerprint,
+        now=now,
+    )
+    prepared.audit_item.sampling_probability = probability
 
 
 def _item_build(
@@ -292,7 +330,11 @@ def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome
             "this Idempotency-Key was already used with a different request body",
             fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
         )
-    item = ExceptionItem.objects.select_related("queue", "workflow", "policy_version").filter(decision=existing).first()
+    item = (
+        ExceptionItem.objects.select_related("queue", "workflow", "policy_version")
+        .filter(decision=existing, kind=ItemKind.HOLD)
+        .first()
+    )
     return DecisionOutcome(decision=existing, item=item, replayed=True)
 
 
@@ -306,7 +348,7 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
             return replay
     now = timezone.now()
     _build_rows(prepared, principal=principal, queues=_QueueCache(), now=now)
-    lone_row = prepared.item is None and not prepared.decision.callback_url
+    lone_row = prepared.item is None and prepared.audit_item is None and not prepared.decision.callback_url
     try:
         if lone_row:
             # A verdict with no item and no callback is one INSERT: no transaction round trips needed.
@@ -315,10 +357,11 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
         with transaction.atomic():
             prepared.decision.save(force_insert=True)
             deliveries_record_for_decisions(decisions=[prepared.decision], now=now)
-            if prepared.item is not None:
-                prepared.item.decision = prepared.decision
-                prepared.item.save(force_insert=True)
-                _raised_event(prepared.item, principal, now).save(force_insert=True)
+            for item in (prepared.item, prepared.audit_item):
+                if item is not None:
+                    item.decision = prepared.decision
+                    item.save(force_insert=True)
+                    _raised_event(item, principal, now).save(force_insert=True)
     except IntegrityError:
         # A concurrent retry with the same key won the insert; answer with its result.
         replay = _replay(principal, request.idempotency_key, prepared.fingerprint) if request.idempotency_key else None
@@ -366,7 +409,7 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
         {
             item.decision_id: item
             for item in ExceptionItem.objects.select_related("queue", "workflow", "policy_version").filter(
-                decision__in=list(existing.values())
+                decision__in=list(existing.values()), kind=ItemKind.HOLD
             )
         }
         if existing
@@ -397,11 +440,14 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
     with transaction.atomic():
         decisions = bulk_copy(GateDecision, [prepared.decision for prepared in pending.values()])
         deliveries_record_for_decisions(decisions=decisions, now=now)
-        held = [prepared for prepared in pending.values() if prepared.item is not None]
-        for prepared in held:
-            prepared.item.decision = prepared.decision
-        bulk_copy(ExceptionItem, [prepared.item for prepared in held])
-        bulk_copy(AuditEvent, [_raised_event(prepared.item, principal, now) for prepared in held])
+        raised = []  # holds, and the audit copies of sampled verdicts: one COPY for both
+        for prepared in pending.values():
+            for item in (prepared.item, prepared.audit_item):
+                if item is not None:
+                    item.decision = prepared.decision
+                    raised.append(item)
+        bulk_copy(ExceptionItem, raised)
+        bulk_copy(AuditEvent, [_raised_event(item, principal, now) for item in raised])
     for index, prepared in pending.items():
         results[index] = DecisionOutcome(decision=prepared.decision, item=prepared.item)
     return results

@@ -26,8 +26,8 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.services.audit import audit_record
-from exceptions_app.services.deliveries import deliveries_record_for_items
 from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change
+from exceptions_app.services.judgements import judgement_record
 
 ESCALATION_PRIORITY_BOOST = 100
 MAX_SNOOZE = timedelta(days=30)
@@ -306,7 +306,7 @@ def item_resolve(
             },
             now=now,
         )
-        deliveries_record_for_items(items=[item], now=now)
+        judgement_record(item=item, now=now)
     return item
 
 

@@ -14,6 +14,7 @@ from exceptions_app.models import (
     DeliveryHourly,
     GateDecision,
     HistogramTotal,
+    ItemKind,
     ResolutionHourly,
     TallyCursor,
 )
@@ -107,11 +108,13 @@ def decisions_tally() -> int:
 
 def resolutions_tally() -> int:
     """Every resolution (and fallback expiry) writes exactly one item delivery row, so the delivery
-    ids are the cursor over resolutions."""
+    ids are the cursor over resolutions. Audit judgements are not resolutions of held outputs (an
+    ``audit.failed`` row carries one): the override rate counts holds only."""
 
     def read(after):
         return list(
             Delivery.objects.filter(id__gt=after, item__isnull=False)
+            .exclude(item__kind=ItemKind.AUDIT)
             .order_by("id")
             .values(
                 "id",
