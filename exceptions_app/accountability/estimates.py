@@ -91,7 +91,7 @@ def expected_wrong(proceeds: int, rate: RateEstimate) -> RateEstimate:
 
 def band_index(confidence: float, width: float = DEFAULT_BAND_WIDTH) -> int:
     last = math.ceil(1 / width - 1e-9) - 1
-    return min(max(int(math.floor(confidence / width + 1e-9)), 0), last)
+    return min(max(math.floor(confidence / width + 1e-9), 0), last)
 
 
 def band_bounds(index: int, width: float = DEFAULT_BAND_WIDTH) -> tuple[float, float]:

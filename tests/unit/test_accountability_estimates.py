@@ -14,7 +14,8 @@ def test_wilson_matches_the_textbook_values():
     low, high = estimates.wilson(0.1, 100)
     assert (round(low, 4), round(high, 4)) == (0.0552, 0.1744)
     low, high = estimates.wilson(0.0, 50)
-    assert low == 0.0 and 0.06 < high < 0.08
+    assert low == 0.0
+    assert 0.06 < high < 0.08
 
 
 def test_equal_weights_give_the_unweighted_wilson_interval():
@@ -63,7 +64,8 @@ def test_stratified_sampling_uses_the_first_stratum_below_the_confidence():
     assert plan.probability("hold", 0.5) is None
     assert SamplingPlan(proceed_rate=0.1).probability("reject", 0.1) is None
     assert not sample_draw(None)
-    assert sample_draw(0.3, draw=lambda: 0.29) and not sample_draw(0.3, draw=lambda: 0.3)
+    assert sample_draw(0.3, draw=lambda: 0.29)
+    assert not sample_draw(0.3, draw=lambda: 0.3)
 
 
 def test_the_95_interval_contains_the_true_unattended_rate_in_at_least_90_percent_of_runs():
