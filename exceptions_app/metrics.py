@@ -18,6 +18,7 @@ from exceptions_app.models import (
     HistogramTotal,
     Queue,
     QueueSnapshot,
+    Workflow,
 )
 from exceptions_app.services.snapshots import live_counts
 from exceptions_app.services.tallies import LATENCY_BUCKETS
@@ -98,6 +99,13 @@ class TollgateCollector:
         dead = GaugeMetricFamily("tollgate_dead_letters", "Deliveries in the dead letter, awaiting redelivery.")
         dead.add_metric([], Delivery.objects.filter(status=DeliveryStatus.DEAD).count())
         yield dead
+
+        tripped = GaugeMetricFamily(
+            "tollgate_workflow_tripped", "1 while the workflow's drift breaker holds every output.", labels=["workflow"]
+        )
+        for name, tripped_at in Workflow.objects.order_by("name").values_list("name", "tripped_at"):
+            tripped.add_metric([name], 1 if tripped_at else 0)
+        yield tripped
 
         totals = {total.stage: total for total in HistogramTotal.objects.all()}
         yield _histogram("tollgate_waiting_seconds", "Queued to first claim.", totals.get("waiting"))

@@ -51,3 +51,60 @@ def hourly_throughput(hourly, *, now: datetime) -> dict:
         "arrivals": bars([f"{hour:%H}h" for hour in hours], [arrivals[hour] for hour in hours]),
         "completions": bars([f"{hour:%H}h" for hour in hours], [completions[hour] for hour in hours]),
     }
+
+
+SQUARE = 240  # the accountability charts are square: both axes are rates
+
+
+def reliability(points: list[dict], *, size: int = SQUARE) -> dict:
+    """Human agreement against stated confidence per band: a dot with its 95% interval as a
+    vertical bar, and the diagonal a calibrated model would lie on."""
+    dots = []
+    for point in points:
+        if point["agreement"] is None:
+            continue
+        x = size * point["confidence"]
+        dots.append(
+            {
+                "x": f"{x:.1f}",
+                "y": f"{size - size * point['agreement']:.1f}",
+                "y_low": f"{size - size * point['low']:.1f}",
+                "y_high": f"{size - size * point['high']:.1f}",
+                "label": f"{point['lower']:.2f}-{point['upper']:.2f}: {point['agreement']:.1%} agree "
+                f"({point['judged']} judged, stated {point['confidence']:.2f})",
+            }
+        )
+    return {"size": size, "dots": dots}
+
+
+def tradeoff(curve: list[dict], *, target: float | None, recommended: float | None, current: float, size: int = SQUARE):
+    """Review rate (x) against the unattended error it would let through (y) for every candidate
+    threshold: the estimate as a line, the upper 95% bound dashed, the target as a rule."""
+    known = [point for point in curve if point["error"]["estimate"] is not None and point["review_rate"] is not None]
+    top = max([point["error"]["high"] for point in known] + [target or 0.0, 0.01])
+
+    def y(value: float) -> str:
+        return f"{size - size * value / top:.1f}"
+
+    def coordinates(key: str) -> str:
+        return " ".join(f"{size * point['review_rate']:.1f},{y(point['error'][key])}" for point in known)
+
+    marks = [
+        {
+            "x": f"{size * point['review_rate']:.1f}",
+            "y": y(point["error"]["estimate"]),
+            "kind": "recommended" if point["threshold"] == recommended else "current",
+            "label": f"auto_approve {point['threshold']:.2f}: review {point['review_rate']:.1%}, "
+            f"unattended error {point['error']['estimate']:.2%} (up to {point['error']['high']:.2%})",
+        }
+        for point in known
+        if point["threshold"] in (recommended, current)
+    ]
+    return {
+        "size": size,
+        "estimate": coordinates("estimate"),
+        "high": coordinates("high"),
+        "target_y": y(target) if target is not None else None,
+        "top": top,
+        "marks": marks,
+    }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views, views_dashboard, views_items, views_search
+from review import views, views_accountability, views_dashboard, views_items, views_search
 
 app_name = "review"
 urlpatterns = [
@@ -27,6 +27,17 @@ urlpatterns = [
     path("dashboard/capacity", views_dashboard.dashboard_capacity, name="dashboard_capacity"),
     path("dashboard/export/<slug:table>.csv", views_dashboard.dashboard_export, name="dashboard_export"),
     path("dashboard/dead-letters/redeliver", views_dashboard.dead_letters_redeliver, name="dead_letters_redeliver"),
+    path("workflows/<str:name>/accountability", views_accountability.accountability, name="accountability"),
+    path(
+        "workflows/<str:name>/accountability/reset-breaker",
+        views_accountability.accountability_reset_breaker,
+        name="accountability_reset_breaker",
+    ),
+    path(
+        "workflows/<str:name>/accountability/publish-threshold",
+        views_accountability.accountability_publish_threshold,
+        name="accountability_publish_threshold",
+    ),
     path("system/workers", views.worker_status, name="worker_status"),
     path("system/workers/ping", views.worker_ping, name="worker_ping"),
 ]

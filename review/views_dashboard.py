@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
 from exceptions_app import rules, stats
-from exceptions_app.models import Delivery, DeliveryStatus, Queue
+from exceptions_app.models import Delivery, DeliveryStatus, Queue, Workflow
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
@@ -73,7 +73,15 @@ def _dashboard_page(request, *, status: int = 200):
     now = timezone.now()
     dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).select_related("workflow").order_by("-dead_at")[:100]
     capacity, capacity_status = capacity_panel(request.GET)
-    context = {**_tables(now), **_charts(now), **capacity, "dead_letters": dead, "now": now}
+    accountability = Workflow.objects.filter(current_policy__isnull=False).order_by("name").values("name", "tripped_at")
+    context = {
+        **_tables(now),
+        **_charts(now),
+        **capacity,
+        "dead_letters": dead,
+        "now": now,
+        "accountability": accountability,
+    }
     return TemplateResponse(request, "review/dashboard.html", context, status=max(status, capacity_status))
 
 

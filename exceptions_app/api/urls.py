@@ -1,6 +1,14 @@
 from django.urls import path, re_path
 
-from exceptions_app.api import errors, views_agents, views_feedback, views_operators, views_stats, views_workflows
+from exceptions_app.api import (
+    errors,
+    views_accountability,
+    views_agents,
+    views_feedback,
+    views_operators,
+    views_stats,
+    views_workflows,
+)
 from exceptions_app.api.views_capacity import CapacityView
 
 urlpatterns = [
@@ -31,6 +39,16 @@ urlpatterns = [
     path("stats/latency", views_stats.LatencyStatsView.as_view(), name="stats-latency"),
     path("stats/operators", views_stats.OperatorStatsView.as_view(), name="stats-operators"),
     path("stats/capacity", CapacityView.as_view(), name="stats-capacity"),
+    path(
+        "workflows/<str:name>/accountability",
+        views_accountability.AccountabilityView.as_view(),
+        name="workflow-accountability",
+    ),
+    path(
+        "workflows/<str:name>/reset-breaker",
+        views_accountability.BreakerResetView.as_view(),
+        name="workflow-reset-breaker",
+    ),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
     # Last: anything else under /api/v1/ is a 404 in the API's error shape.
     re_path(r"", errors.api_not_found, name="api-not-found"),

@@ -24,3 +24,11 @@ def duration(seconds) -> str:
     if minutes:
         return f"{sign}{minutes}m {secs:02d}s"
     return f"{sign}{secs}s"
+
+
+@register.filter
+def percent(rate) -> str:
+    """A rate in [0, 1] as a percentage with two decimals (small error rates matter); '—' when unknown."""
+    if rate is None or rate == "":
+        return "—"
+    return f"{float(rate) * 100:.2f}%"
