@@ -28,6 +28,7 @@ import random
 import resource
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -367,9 +368,33 @@ def limits_measure(watermarks: dict, args, duration: float) -> dict:
     return limits
 
 
-def _rows_count() -> tuple[int, int]:
-    tables = ("exceptions_app_gatedecision", "exceptions_app_exceptionitem")
-    return tuple(common.sql_scalar(DATABASE, f"SELECT count(*) FROM {table}") for table in tables)
+def _rows_count() -> tuple[int, int, int]:
+    """Decisions, held items, and audit items (sampled proceeds and rejects)."""
+    return (
+        common.sql_scalar(DATABASE, "SELECT count(*) FROM exceptions_app_gatedecision"),
+        common.sql_scalar(DATABASE, "SELECT count(*) FROM exceptions_app_exceptionitem WHERE kind = 'hold'"),
+        common.sql_scalar(DATABASE, "SELECT count(*) FROM exceptions_app_exceptionitem WHERE kind = 'audit'"),
+    )
+
+
+def policies_for(sampling: str, directory: Path) -> Path:
+    """policies/ as shipped ("policy"), without audit sampling ("off"), or sampling every proceed ("all"),
+    to measure what sampling costs the intake."""
+    import yaml
+
+    if sampling == "policy":
+        return common.ROOT / "policies"
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in sorted((common.ROOT / "policies").glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        document.pop("breaker", None)
+        if sampling == "off":
+            document.pop("sampling", None)
+            document.pop("targets", None)
+        else:
+            document["sampling"] = {"proceed_rate": 1.0, "reject_rate": 1.0}
+        (directory / path.name).write_text(yaml.safe_dump(document))
+    return directory
 
 
 def _cpu_figure(run: dict) -> str:
@@ -410,6 +435,7 @@ def table(single: dict, batch: dict, counts: dict, shape: str, batch_shape: str,
         ("batch.cpu", batch_shape, _cpu_figure(batch), "(report)", None),
         ("batch.rows", batch_shape, f"{batch_rows} rows for {batch['recorded']} recorded", "equal", None),
         ("items.rows", "both", f"{held_items} items for {held} holds", "equal", held_items == held),
+        ("items.audit", "both", f"{counts['after_batch'][2] - counts['before'][2]} audit samples", "(report)", None),
         ("server.errors", "both", f"{len(server_errors)} error lines in gunicorn log", "0", not server_errors),
     ]
     checks = {
@@ -517,7 +543,16 @@ def main() -> int:
     parser.add_argument(
         "--paced-rate", type=float, default=500.0, help="decisions/s offered in the open-loop run (issue 3's 500/s)"
     )
+    parser.add_argument(
+        "--sampling",
+        choices=["policy", "off", "all"],
+        default="policy",
+        help="audit sampling: as policies/ say, none, or every proceed and reject (to measure its cost)",
+    )
+    parser.add_argument("--database", default=DATABASE, help="the bench database (recreated)")
     args = parser.parse_args()
+    global DATABASE  # the limit's client processes read it too
+    DATABASE = args.database
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
     duration, batches, warmup = (10, 40, 3) if args.quick else (60, 60, 5)
     duration = args.duration or duration
@@ -531,10 +566,11 @@ def main() -> int:
     batch_bodies = [json.dumps(body).encode() for body in batches_raw]
 
     env = common.bench_env(DATABASE)
-    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
+    policies = policies_for(args.sampling, Path(tempfile.mkdtemp(prefix=f"tollgate-policies-{args.sampling}-")))
+    print(f"database {DATABASE}: recreating, migrating, loading {policies}", file=sys.stderr)
     common.database_recreate(DATABASE)
     common.manage(env, "migrate", "--no-input")
-    common.manage(env, "apply_policies", "policies/")
+    common.manage(env, "apply_policies", str(policies))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
 
     server = common.Gunicorn(env, workers=args.workers, threads=args.threads)

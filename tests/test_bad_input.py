@@ -156,6 +156,7 @@ def _endpoints(item_id: int) -> dict:
         "redeliver": ("supervisor", "POST", "/api/v1/deliveries/redeliver", {"delivery_ids": ["msg_x"]}),
         "queue": ("supervisor", "PUT", "/api/v1/queues/billing", {"sla_seconds": 900}),
         "cancel": ("agent", "POST", f"/api/v1/exceptions/{item_id}/cancel", {"reason": "withdrawn"}),
+        "reset_breaker": ("supervisor", "POST", f"/api/v1/workflows/{BILLING}/reset-breaker", {"note": "reset"}),
     }
 
 
@@ -204,6 +205,7 @@ def test_a_body_over_the_limit_is_413_on_every_endpoint(call, settings, endpoint
         ("snooze", {"note": "n" * 4001}, "note"),
         ("comment", {"text": "t" * 4001}, "text"),
         ("cancel", {"reason": "r" * 2001}, "reason"),
+        ("reset_breaker", {"note": "n" * 2001}, "note"),
         ("redeliver", {"delivery_ids": ["msg_" + "x" * 40]}, "delivery_ids"),
         ("redeliver", {"delivery_ids": [f"msg_{n}" for n in range(1001)]}, "delivery_ids"),
     ],
@@ -491,6 +493,21 @@ def test_nul_in_a_list_filter_is_400_naming_it(operator_client, claimed, param):
 )
 def test_bad_feed_parameters_are_400_naming_them(agent_client, url, params, path):
     assert_error(agent_client.get(url, params), 400, "validation_error", path)
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["yesterday", "2999-01-01T00:00:00Z", "1900-01-01T00:00:00Z", "2026-13-45T00:00:00Z", NUL, "9" * 400],
+)
+def test_a_bad_accountability_window_is_400_naming_since(supervisor_client, billing_workflow, since):
+    response = supervisor_client.get(f"/api/v1/workflows/{BILLING}/accountability", {"since": since})
+    assert_error(response, 400, "validation_error", "since")
+
+
+@pytest.mark.parametrize("name", ["no.such", "UPPER", "x" * 300, "bad%00name"])
+def test_accountability_of_a_workflow_that_cannot_exist_is_404(supervisor_client, billing_workflow, name):
+    assert supervisor_client.get(f"/api/v1/workflows/{name}/accountability").status_code == 404
+    assert supervisor_client.post(f"/api/v1/workflows/{name}/reset-breaker", {}, format="json").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,7 @@ ITEM = Redirect("/items/{item}", exact=True)
 ADMIN = Redirect("/admin/", exact=True)
 SEARCH = Redirect("/items/search?")
 DASHBOARD = Redirect("/dashboard", exact=True)
+ACCOUNTABILITY = Redirect(f"/workflows/{BILLING}/accountability", exact=True)
 REFUSALS = (401, 403, 404, LOGIN, ADMIN_LOGIN)
 
 
@@ -153,6 +154,9 @@ API = {
     "api/v1/stats/latency":                   {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/operators":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/capacity":                  {"GET":  row(401,    403,         403,   403,      403,        200)},
+    "api/v1/workflows/<str:name>/accountability": {"GET": row(401, 403,         403,   403,      403,        200)},
+    # Nothing is tripped in this world, so the supervisor's reset is a 409 (the reset: test_accountability).
+    "api/v1/workflows/<str:name>/reset-breaker": {"POST": row(401, 403,         403,   403,      403,        409)},
     "api/v1/workflows/<str:name>":            {"GET":  row(401,    403,         403,   403,      403,        200),
                                                "PUT":  row(401,    403,         403,   403,      403,        200)},
     # Agents build clients from the schema; people read the docs. Nobody anonymous.
@@ -201,6 +205,11 @@ CONSOLE = {
     "dashboard/capacity":                     {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/export/<slug:table>.csv":      {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     "dashboard/dead-letters/redeliver":       {"POST": row(LOGIN,  403,         403,   403,      403,      DASHBOARD)},
+    "workflows/<str:name>/accountability":    {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    "workflows/<str:name>/accountability/reset-breaker":
+                                              {"POST": row(LOGIN,  403,         403,   403,      403, ACCOUNTABILITY)},
+    "workflows/<str:name>/accountability/publish-threshold":
+                                              {"POST": row(LOGIN,  403,         403,   403,      403, ACCOUNTABILITY)},
     "system/workers":                         {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},
     "system/workers/ping":                    {"POST": row(LOGIN,  403,         403,   HOME,     HOME,       HOME)},
 }
@@ -407,6 +416,7 @@ def _body(route: str, world: World) -> dict:
         "items/<int:item_id>/reassign": {"to": "olga"},
         "items/<int:item_id>/reprioritise": {"priority": "50"},
         "dashboard/dead-letters/redeliver": {"deliveries": ["msg_none"]},
+        "workflows/<str:name>/accountability/publish-threshold": {"auto_approve": "0.95"},
     }
     return bodies.get(route, {})
 

@@ -1,10 +1,13 @@
 """Simulated agents for the demo: they submit realistic outputs through the real REST API and the
 Python client, receive their resolutions by signed webhook (or the resolutions feed), and resume.
-With --auto-resolve, an auto-operator resolves a share of held items after a human-like delay."""
+With --auto-resolve, an auto-operator resolves a share of held items after a human-like delay, and
+judges audit samples, both by a ground-truth error model (``scenarios.true_error``): each output
+is right or wrong by its confidence, so the accountability page estimates a known truth."""
 
 import random
 import threading
 import time
+from collections import OrderedDict
 
 import httpx
 from django.core.management.base import BaseCommand, CommandError
@@ -16,9 +19,10 @@ from exceptions_app.errors import InvalidInput
 from exceptions_app.models import Workflow
 from exceptions_app.services.tokens import principal_ensure, token_create, token_revoke
 from exceptions_app.simulation.receiver import ResolutionReceiver
-from exceptions_app.simulation.scenarios import SCENARIOS, proposal
+from exceptions_app.simulation.scenarios import SCENARIOS, proposal, true_error
 
 REJECT_REASONS = ["not_justified", "wrong_counterparty", "policy_violation", "duplicate"]
+TRUTHS_KEPT = 50_000
 
 
 class Command(BaseCommand):
@@ -40,6 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run on)")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--error-shift",
+            type=float,
+            default=0.0,
+            help="add this to the true error rate of every output (e.g. 0.2 to watch the breaker trip)",
+        )
 
     def say(self, line: str) -> None:
         self.stdout.write(line)
@@ -56,6 +66,7 @@ class Command(BaseCommand):
         delay: tuple[float, float],
         duration: float,
         seed: int | None,
+        error_shift: float = 0.0,
         **options,
     ) -> None:
         names = [name.strip() for name in workflows.split(",") if name.strip()]
@@ -67,6 +78,10 @@ class Command(BaseCommand):
             while True:
                 time.sleep(3600)
         self.rng = random.Random(seed)  # noqa: S311 - simulated traffic, not secrets
+        self.error_shift = error_shift
+        # Whether each submitted output is truly wrong, by correlation id: what the reviewer "knows".
+        self.truth: OrderedDict[str, bool] = OrderedDict()
+        self.truth_lock = threading.Lock()
         self._secret_cache: dict[str, str] = {}
         self._secrets_read_at = float("-inf")
         self.stopping = threading.Event()
@@ -151,6 +166,7 @@ class Command(BaseCommand):
                         )
                         self.say(f"{case['correlation_id']}: reported a failure -> item {item['id']}")
                     else:
+                        self._remember(case)
                         answer = tollgate.submit(workflow, callback_url=callback, **case)
                         held = answer["exception"]
                         where = f" -> item {held['id']} in {held['queue']}" if held else ""
@@ -160,6 +176,17 @@ class Command(BaseCommand):
                 except (TollgateError, httpx.HTTPError) as error:
                     self.say(f"{case['correlation_id']}: not accepted ({error})")
                 time.sleep(max(0.0, self.rng.expovariate(rate)))
+
+    def _remember(self, case: dict) -> None:
+        wrong = self.rng.random() < true_error(case["confidence"], shift=self.error_shift)
+        with self.truth_lock:
+            self.truth[case["correlation_id"]] = wrong
+            while len(self.truth) > TRUTHS_KEPT:
+                self.truth.popitem(last=False)
+
+    def _truly_wrong(self, correlation_id: str) -> bool | None:
+        with self.truth_lock:
+            return self.truth.get(correlation_id)
 
     def _follow_feed(self, url: str, token: str) -> None:
         with TollgateClient(url, token) as tollgate:
@@ -186,7 +213,9 @@ class Command(BaseCommand):
 
     def _auto_round(self, tollgate: TollgateClient, share: float, delay: tuple[float, float]) -> None:
         page = tollgate.request("GET", "/api/v1/exceptions", params={"status": "open", "page_size": 50})
-        mine = [item for item in page["results"] if (item["id"] * 7919) % 100 < share * 100]
+        # Every audit sample is judged (quickly: a yes or no), and a share of the holds.
+        audits = [item for item in page["results"] if item.get("kind") == "audit"]
+        mine = audits or [item for item in page["results"] if (item["id"] * 7919) % 100 < share * 100]
         if not mine:
             return
         item = min(mine, key=lambda entry: entry["due_at"])
@@ -194,16 +223,25 @@ class Command(BaseCommand):
             claimed = tollgate.request("POST", f"/api/v1/exceptions/{item['id']}/claim")
         except TollgateError:
             return  # a person took it first
-        time.sleep(self.rng.uniform(*delay))
-        roll = self.rng.random()
-        if roll < 0.75:
-            body = {"action": "approve"}
-        elif roll < 0.85 and claimed["captured"]["proposal"]:
-            body = {"action": "modify", "output": claimed["captured"]["proposal"], "note": "checked and corrected"}
-        else:
-            body = {"action": "reject", "reason_code": self.rng.choice(REJECT_REASONS)}
+        low, high = delay
+        time.sleep(self.rng.uniform(low / 4, high / 4) if item.get("kind") == "audit" else self.rng.uniform(low, high))
+        body = self._judgement(claimed)
         try:
             tollgate.request("POST", f"/api/v1/exceptions/{item['id']}/resolve", json=body)
-            self.say(f"  auto-operator: {body['action']} item {item['id']}")
+            label = "judged audit" if item.get("kind") == "audit" else "resolved"
+            self.say(f"  auto-operator: {label} item {item['id']}: {body['action']}")
         except TollgateError as error:
             self.say(f"  auto-operator: could not resolve item {item['id']}: {error.message}")
+
+    def _judgement(self, claimed: dict) -> dict:
+        """Approve what is truly right; reject (or correct) what is truly wrong. Items with no known
+        truth (reported failures, outputs from before a restart) get the old mix."""
+        wrong = self._truly_wrong(claimed.get("correlation_id") or "")
+        if wrong is None:
+            roll = self.rng.random()
+            wrong = roll >= 0.75
+        if not wrong:
+            return {"action": "approve"}
+        if claimed["captured"]["proposal"] and self.rng.random() < 0.4:
+            return {"action": "modify", "output": claimed["captured"]["proposal"], "note": "checked and corrected"}
+        return {"action": "reject", "reason_code": self.rng.choice(REJECT_REASONS)}
