@@ -533,6 +533,7 @@ def summary_build(single: dict, batch: dict, limits: dict, shape: str, batch_sha
 
 
 def main() -> int:
+    global DATABASE  # --database; the limit's client processes read it too
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 s of single decisions and 40 batches")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3 x 2 threads: best on 2 cores)")
@@ -551,7 +552,6 @@ def main() -> int:
     )
     parser.add_argument("--database", default=DATABASE, help="the bench database (recreated)")
     args = parser.parse_args()
-    global DATABASE  # the limit's client processes read it too
     DATABASE = args.database
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
     duration, batches, warmup = (10, 40, 3) if args.quick else (60, 60, 5)

@@ -255,6 +255,9 @@ def test_an_unknown_workflow_has_no_accountability(supervisor_client, billing_wo
         ({"breaker": {"override": {"baseline": 0.3, "detect": 0.2}}}, "breaker.override.detect"),
         ({"breaker": {"audit": {"baseline": 0.02, "detect": 0.1}}}, "breaker.audit"),
         ({"sampling": {"proceed_rate": 0.1, "extra": 1}}, "sampling"),
+        ({"targets": {"max_unattended_error": 0}}, "targets.max_unattended_error"),
+        ({"breaker": {"override": {"baseline": 0, "detect": 0.2}}}, "breaker.override.baseline"),
+        ({"breaker": {"override": {"baseline": 0.1, "detect": 0.2}, "threshold": 0}}, "breaker.threshold"),
     ],
 )
 def test_policy_accountability_keys_are_validated_with_clear_errors(supervisor_client, billing_workflow, changes, path):
@@ -356,3 +359,48 @@ def test_an_end_to_end_simulation_through_the_api_estimates_the_true_unattended_
     assert answer["unattended_error"]["low"] <= true_rate <= answer["unattended_error"]["high"]
     unweighted = sum(truth[i.correlation_id] for i in audit_items()) / audit_items().count()
     assert abs(answer["unattended_error"]["estimate"] - true_rate) < abs(unweighted - true_rate)
+
+
+@pytest.mark.parametrize("name", ["no.such", "bad%00name", "x" * 300])
+def test_the_accountability_page_of_a_workflow_that_cannot_exist_is_404(client, billing_workflow, name):
+    from exceptions_app.services.tokens import principal_ensure
+
+    client.force_login(principal_ensure(name="sam", role="supervisor").user)
+    assert client.get(f"/workflows/{name}/accountability").status_code == 404
+
+
+def test_a_supervisor_publishes_the_recommended_threshold_from_the_page_audited(client, billing_workflow):
+    from exceptions_app.services.tokens import principal_ensure
+
+    client.force_login(principal_ensure(name="sam", role="supervisor").user)
+    page = client.get(f"/workflows/{BILLING}/accountability")
+    assert page.status_code == 200
+    assert b"reliability-chart" in page.content
+    assert b"<script" not in page.content.split(b"<main")[-1]  # the page draws with SVG, no script
+
+    response = client.post(f"/workflows/{BILLING}/accountability/publish-threshold", {"auto_approve": "0.85"})
+
+    assert response.status_code == 302
+    workflow = Workflow.objects.select_related("current_policy").get(name=BILLING)
+    assert workflow.current_policy.document["thresholds"]["auto_approve"] == 0.85
+    assert workflow.current_policy.published_by.username == "sam"
+    event = AuditEvent.objects.get(action="threshold_published")
+    assert (event.payload["from"], event.payload["to"]) == (0.9, 0.85)
+    refused = client.post(f"/workflows/{BILLING}/accountability/publish-threshold", {"auto_approve": "0.1"})
+    assert refused.status_code == 302  # below auto_reject: refused with a message, nothing published
+    assert Workflow.objects.get(name=BILLING).current_policy.version == workflow.current_policy.version
+
+
+def test_an_audit_item_is_marked_in_the_console_with_right_and_wrong(agent_client, operator_client, client):
+    publish(sampling={"proceed_rate": 1.0})
+    agent_client.post("/api/v1/decisions", decision_body(), format="json")
+    item = audit_items().get()
+    assert operator_client.post(f"/api/v1/exceptions/{item.pk}/claim").status_code == 200
+    client.force_login(operator_client.principal.user)
+
+    page = client.get(f"/items/{item.pk}").content.decode()
+
+    assert 'data-testid="kind-audit"' in page
+    assert "Right <kbd>a</kbd>" in page
+    assert "Wrong <kbd>r</kbd>" in page
+    assert "sampled for audit with probability" in page

@@ -171,6 +171,8 @@ def tradeoff_curve(
     below today's ``auto_approve`` were held, so their would-be proceeds are the decisions less the
     share a rule holds, estimated from the bands at or above it (where only rules hold)."""
     total = sum(counts.decisions for counts in bands.values())
+    if not total:
+        return []  # no decisions: nothing to trade off, and nothing to recommend
     above = [counts for index, counts in bands.items() if band_bounds(index, width)[0] >= current_auto_approve]
     above_decisions = sum(counts.decisions for counts in above)
     rule_share = sum(counts.held for counts in above) / above_decisions if above_decisions else 0.0

@@ -18,15 +18,14 @@ SEVERITIES = ["low", "medium", "high", "critical"]
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 WORKFLOW_NAME = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 
-_RATE = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+# Bounds that must exclude 0 or 1 are checked in _accountability_errors: the schema is also the API's
+# request body in OpenAPI 3.0, whose exclusiveMinimum is a boolean, not draft 2020-12's number.
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
 _CUSUM_STREAM = {
     "type": "object",
     "additionalProperties": False,
     "required": ["baseline", "detect"],
-    "properties": {
-        "baseline": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "detect": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    },
+    "properties": {"baseline": _RATE, "detect": _RATE},
 }
 
 POLICY_DOCUMENT_SCHEMA = {
@@ -97,7 +96,7 @@ POLICY_DOCUMENT_SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "required": ["max_unattended_error"],
-            "properties": {"max_unattended_error": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
+            "properties": {"max_unattended_error": _RATE},
         },
         "breaker": {
             "type": "object",
@@ -105,7 +104,7 @@ POLICY_DOCUMENT_SCHEMA = {
             "properties": {
                 "audit": _CUSUM_STREAM,
                 "override": _CUSUM_STREAM,
-                "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1000},
             },
         },
     },
@@ -194,7 +193,18 @@ def policy_document_errors(document: object) -> list[PolicyError]:
 def _accountability_errors(document: dict) -> list[PolicyError]:
     """Sampling strata in order, breaker streams that can detect a rise, and a breaker that watches something."""
     errors = []
-    strata = document.get("sampling", {}).get("strata", [])
+    sampling = document.get("sampling", {})
+    rates = [("sampling.proceed_rate", sampling.get("proceed_rate"))] + [
+        (f"sampling.strata[{index}].proceed_rate", stratum["proceed_rate"])
+        for index, stratum in enumerate(sampling.get("strata", []))
+    ]
+    for path, rate in rates:
+        if rate == 0:
+            errors.append(PolicyError(path, "must be above 0: every proceed needs a chance of audit"))
+    target = document.get("targets", {}).get("max_unattended_error")
+    if target is not None and not 0 < target < 1:
+        errors.append(PolicyError("targets.max_unattended_error", "must be between 0 and 1, both excluded"))
+    strata = sampling.get("strata", [])
     for index in range(1, len(strata)):
         if strata[index]["below"] <= strata[index - 1]["below"]:
             errors.append(
@@ -206,9 +216,18 @@ def _accountability_errors(document: dict) -> list[PolicyError]:
             errors.append(PolicyError("breaker", "name at least one stream to watch: audit or override"))
         if "audit" in breaker and "sampling" not in document:
             errors.append(PolicyError("breaker.audit", "watching audits needs sampling (there would be none)"))
+        if breaker.get("threshold") == 0:
+            errors.append(PolicyError("breaker.threshold", "must be above 0"))
         for stream in ("audit", "override"):
-            if stream in breaker and breaker[stream]["detect"] <= breaker[stream]["baseline"]:
-                errors.append(PolicyError(f"breaker.{stream}.detect", "must be above baseline (the rise to detect)"))
+            if stream not in breaker:
+                continue
+            baseline, detect = breaker[stream]["baseline"], breaker[stream]["detect"]
+            if not 0 < baseline < 1:
+                errors.append(PolicyError(f"breaker.{stream}.baseline", "must be between 0 and 1, both excluded"))
+            elif detect <= baseline or detect >= 1:
+                errors.append(
+                    PolicyError(f"breaker.{stream}.detect", "must be above baseline (the rise to detect) and below 1")
+                )
     return errors
 
 

@@ -146,3 +146,9 @@ def test_reliability_curve_tracks_the_true_agreement_per_band():
         if point["judged"] >= 200:
             truth = 1 - true_error((point["lower"] + point["upper"]) / 2)
             assert point["low"] - 0.03 <= truth <= point["high"] + 0.03, point
+
+
+def test_no_decisions_recommend_nothing():
+    curve = estimates.tradeoff_curve(judgements=[], bands={}, width=0.05, current_auto_approve=0.9, window_days=1.0)
+    assert curve == []
+    assert estimates.recommended_threshold(curve, 0.05) is None
