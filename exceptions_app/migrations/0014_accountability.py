@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions_app', '0010_audit_truncate_guard'),
+        ('exceptions_app', '0018_capacity_inputs'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
