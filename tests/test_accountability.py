@@ -404,3 +404,15 @@ def test_an_audit_item_is_marked_in_the_console_with_right_and_wrong(agent_clien
     assert "Right <kbd>a</kbd>" in page
     assert "Wrong <kbd>r</kbd>" in page
     assert "sampled for audit with probability" in page
+
+
+def test_the_tripped_event_reaches_agents_that_read_the_feed(agent_client, operator_client):
+    _trip(agent_client, operator_client)
+    Delivery.objects.update(created_at=Delivery.objects.earliest("created_at").created_at.replace(year=2000))
+
+    entries = agent_client.get("/api/v1/resolutions").json()["results"]
+
+    tripped = [entry for entry in entries if entry["type"] == "workflow.tripped"]
+    assert len(tripped) == 1
+    assert tripped[0]["workflow"] == BILLING
+    assert "override" in tripped[0]["reason"]

@@ -42,25 +42,26 @@ def test_an_operator_judges_audit_samples_right_with_a_and_wrong_with_r(
 
     page.keyboard.press("j")
     page.keyboard.press("n")
-    expect(page.get_by_role("heading", name=re.compile(r"Item \d+"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(f"Item {first.pk} "))).to_be_visible()
     expect(page.get_by_test_id("kind-audit")).to_contain_text("already proceeded")
     expect(page.get_by_role("button", name=re.compile("^Right"))).to_be_visible()
     page.keyboard.press("a")
-    expect(page.get_by_test_id("kind-audit")).to_be_visible()  # the next audit sample loads
+    expect(page.get_by_role("heading", name=re.compile(f"Item {second.pk} "))).to_be_visible()  # the next sample
+    expect(page.get_by_test_id("status")).to_have_text("Claimed")
     page.keyboard.press("r")
     page.get_by_label("Reason code").fill("wrong_amount")
     page.get_by_role("button", name="Wrong", exact=True).click()
     expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
 
     judged = {item.pk: item.resolution for item in ExceptionItem.objects.filter(pk__in=[first.pk, second.pk])}
-    assert sorted(judged.values()) == ["approve", "reject"]
-    failed = Delivery.objects.get(payload__type="audit.failed")
-    assert judged[failed.item_id] == "reject"
+    assert judged == {first.pk: "approve", second.pk: "reject"}
+    assert Delivery.objects.get(payload__type="audit.failed").item_id == second.pk
 
 
 def test_the_accountability_page_draws_its_curves_without_inline_script(live_server, page, agent_client):
     policy_publish(
-        document=billing_document(sampling={"proceed_rate": 1.0}, targets={"max_unattended_error": 0.5}),
+        # Three right judgements bound the error below 0.56 (Wilson at n = 3): a target of 0.6 is met.
+        document=billing_document(sampling={"proceed_rate": 1.0}, targets={"max_unattended_error": 0.6}),
         source=PolicySource.FILE,
     )
     for number in range(3):

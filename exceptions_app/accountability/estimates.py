@@ -161,7 +161,8 @@ def tradeoff_curve(
     current_auto_approve: float,
     window_days: float,
 ) -> list[dict]:
-    """For every candidate ``auto_approve`` (each band's lower edge): the review rate it implies and
+    """For every candidate ``auto_approve`` (each band's lower edge, from the lowest band with
+    decisions): the review rate it implies and
     the error rate among what it would let through, with its interval.
 
     The outputs a candidate ``t`` lets through are those at or above ``t`` that no rule holds. Their
@@ -180,7 +181,8 @@ def tradeoff_curve(
     for judgement in judgements:
         per_band.setdefault(band_index(judgement.confidence, width), []).append(judgement)
     curve = []
-    for index in range(band_count(width)):
+    # Below the lowest band with decisions every candidate lets the same outputs through: start there.
+    for index in range(min(bands), band_count(width)):
         threshold = band_bounds(index, width)[0]
         passing, held = {}, 0.0
         for band, counts in bands.items():
