@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions_app', '0018_capacity_inputs'),
+        ('exceptions_app', '0016_delivery_drain_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
