@@ -11,10 +11,8 @@ from django.utils.safestring import SafeString, mark_safe
 from exceptions_app.api.errors import flatten_field_errors
 from exceptions_app.capacity.forecast import QueueForecast, duration_words
 from exceptions_app.capacity.query import CapacityQuery
-from exceptions_app.capacity.report import capacity_report
+from exceptions_app.capacity.report import DASHBOARD_SCALES, capacity_report
 from review.templatetags.console import duration
-
-SCALES = [1.0, 1.5, 2.0, 3.0, 5.0]
 
 
 def _seconds(value: float | None) -> str:
@@ -62,12 +60,12 @@ def capacity_panel(query_params) -> tuple[dict, int]:
     query = CapacityQuery(data={"scale": query_params.get("scale", "1")})
     if not query.is_valid():
         reasons = "; ".join(f"{field['path']}: {field['message']}" for field in flatten_field_errors(query.errors))
-        return {"capacity_error": reasons, "scales": SCALES, "scale": 1.0}, 400
+        return {"capacity_error": reasons, "scales": DASHBOARD_SCALES, "scale": 1.0}, 400
     scale = query.validated_data["scale"]
     report = capacity_report(now=timezone.now(), scale=scale)
     context = {
         "scale": scale,
-        "scales": sorted({*SCALES, scale}),
+        "scales": sorted({*DASHBOARD_SCALES, scale}),
         "target": report.target,
         "headline": _headline_html(report.headline),
         "capacity_rows": [_row(forecast) for forecast in report.forecasts],

@@ -10,6 +10,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from exceptions_app.capacity import erlang
+from exceptions_app.capacity.report import capacity_reports_warm
+from exceptions_app.capacity.simulation import simulate_queue
 from exceptions_app.models import ExceptionItem, Queue, QueueSnapshot
 from exceptions_app.services.snapshots import AGE_BUCKETS, snapshots_take
 from tests.fixtures.gate import hold
@@ -194,6 +196,21 @@ def test_bursty_arrivals_are_answered_by_the_simulation(supervisor_client, billi
     assert row["model"]["sla_attainment"] == "simulation"
     assert row["model"]["operators_needed"] == "simulation"
     assert 0 <= row["sla_attainment"] <= 1
+
+
+def test_the_snapshot_job_computes_the_dashboards_volumes_so_requests_run_no_simulation(
+    supervisor_client, billing_queues
+):
+    record_ticks("billing", arrivals=(0, 0, 0, 0, 0, 8), handling=60.0, operators=(1, 2, 3))
+    capacity_reports_warm()
+    simulate_queue.cache_clear()
+
+    row = billing_row(supervisor_client.get("/api/v1/stats/capacity", {"scale": "2"}))
+
+    assert row["model"]["sla_attainment"] == "simulation"
+    assert simulate_queue.cache_info().currsize == 0
+    supervisor_client.get("/api/v1/stats/capacity", {"scale": "2.5"})  # not warmed: computed in the request
+    assert simulate_queue.cache_info().currsize > 0
 
 
 @pytest.mark.parametrize(

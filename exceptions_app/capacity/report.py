@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 
 from exceptions_app.capacity.forecast import QueueForecast, breaking_first, headline, queue_forecast
 from exceptions_app.capacity.inputs import capacity_inputs
+from exceptions_app.models import QueueSnapshot
 
 UNBOUNDED = "unbounded"
+DASHBOARD_SCALES = [1.0, 1.5, 2.0, 3.0, 5.0]  # the dashboard's volume choices, computed after each tick
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,7 @@ def _risk_order(forecast: QueueForecast) -> tuple:
     return (attainment is None, attainment if attainment is not None else 1.0, eta if eta is not None else math.inf)
 
 
-def capacity_report(*, now: datetime, scale: float = 1.0, operators: dict[str, int] | None = None) -> CapacityReport:
-    """Every queue's forecast with arrivals times ``scale`` and, for the queues named in
-    ``operators``, that many operators instead of the measured number."""
-    operators = operators or {}
+def _compute(*, now: datetime, scale: float, operators: dict[str, int]) -> CapacityReport:
     target = target_attainment()
     forecasts = [
         queue_forecast(inputs, scale=scale, operators=operators.get(inputs.queue), target=target)
@@ -51,6 +52,35 @@ def capacity_report(*, now: datetime, scale: float = 1.0, operators: dict[str, i
         breaks_first=breaking_first(forecasts, target),
         forecasts=forecasts,
     )
+
+
+def capacity_report(*, now: datetime, scale: float = 1.0, operators: dict[str, int] | None = None) -> CapacityReport:
+    """Every queue's forecast with arrivals times ``scale`` and, for the queues named in
+    ``operators``, that many operators instead of the measured number.
+
+    The inputs change only when the snapshot job adds a tick, so a report is cached under the newest
+    snapshot (id and time, as the dashboard's charts are) and the what-if; the job warms the
+    dashboard's volumes right after each tick, so the simulations run in the worker, not in a request."""
+    operators = operators or {}
+    newest = QueueSnapshot.objects.order_by("-id").values_list("id", "taken_at").first()
+    if newest is None:
+        return _compute(now=now, scale=scale, operators=operators)
+    what_if = ",".join(f"{name}:{count}" for name, count in sorted(operators.items()))
+    key = (
+        f"tollgate:capacity:{newest[0]}:{newest[1].timestamp()}:{scale!r}:{what_if}:"
+        f"{settings.TOLLGATE_CAPACITY_WINDOW_SECONDS}:{settings.TOLLGATE_CAPACITY_TARGET_PERCENT}"
+    )
+    report = cache.get(key)
+    if report is None:
+        report = _compute(now=now, scale=scale, operators=operators)
+        cache.set(key, report, timeout=max(60, 2 * settings.TOLLGATE_SNAPSHOT_SECONDS))
+    return report
+
+
+def capacity_reports_warm(*, now: datetime | None = None) -> None:
+    """Compute (and so cache) the dashboard's volumes right after a snapshot tick."""
+    for scale in DASHBOARD_SCALES:
+        capacity_report(now=now or timezone.now(), scale=scale)
 
 
 def _number(value: float | None, digits: int) -> float | str | None:

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from exceptions_app import stats
+from exceptions_app.capacity.report import capacity_reports_warm
 from exceptions_app.services import retention, snapshots, sweeps, tallies
 
 PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
@@ -37,6 +38,7 @@ def decisions_purge() -> int:
 def snapshots_take() -> int:
     taken = snapshots.snapshots_take()
     stats.chart_rows_warm()
+    capacity_reports_warm()
     return taken
 
 
