@@ -18,5 +18,5 @@ class ExceptionsAppConfig(AppConfig):
         # filesystem broker need it too.
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         if settings.CELERY_BROKER_URL == "filesystem://":
-            for key in ("data_folder_in", "processed_folder"):
+            for key in ("data_folder_in", "processed_folder", "control_folder"):
                 Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)

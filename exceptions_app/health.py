@@ -26,7 +26,10 @@ def _database_ok() -> tuple[bool, str]:
 def _broker_ok() -> tuple[bool, str]:
     try:
         with Connection(
-            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=2
+            settings.CELERY_BROKER_URL,
+            transport=settings.CELERY_BROKER_TRANSPORT,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
         ) as broker:
             broker.ensure_connection(max_retries=1, timeout=2)
         return True, "ok"

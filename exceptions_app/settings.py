@@ -9,6 +9,7 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from exceptions_app.env import (
     env_bool,
@@ -263,15 +264,20 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "tollgate_cache"}}
+CELERY_BROKER_TRANSPORT = None
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with its empty-message race fixed (exceptions_app/broker.py).
+    CELERY_BROKER_TRANSPORT = "exceptions_app.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "messages"),
         "data_folder_out": str(BROKER_DIR / "messages"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Exchange bindings; kombu's default is ./control, wherever the process was started.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
     }
@@ -299,6 +305,9 @@ CELERY_TASK_ROUTES = {
     "exceptions_app.tasks.delivery.deliveries_sweep": {"queue": "periodic"},
 }
 TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]
+# Declared, so a worker started without --queues (the command the Celery docs teach) consumes every
+# one of them; --queues still picks a subset when scaling out.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in TOLLGATE_CELERY_QUEUES]
 TOLLGATE_HEARTBEAT_SECONDS = env_int("TOLLGATE_HEARTBEAT_SECONDS", 10, minimum=1)
 # How often the lifecycle sweeps (leases, snoozes, SLA, deadlines) run.
 TOLLGATE_SWEEP_SECONDS = env_int("TOLLGATE_SWEEP_SECONDS", 15, minimum=1)
