@@ -7,6 +7,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
+from exceptions_app.pipeline import pipeline_state
+
 
 @require_GET
 @never_cache
@@ -40,10 +42,22 @@ def _broker_ok() -> tuple[bool, str]:
 @require_GET
 @never_cache
 def readyz(request):
+    """This process can serve: its database and broker answer. With ``?deep=1``, also whether the
+    background pipeline flows (every Celery queue has a consumer, nothing is stuck): a check for
+    monitoring, not for a load balancer, which must not take web out for a missing worker."""
     database_ok, database_state = _database_ok()
     broker_ok, broker_state = _broker_ok()
     ready = database_ok and broker_ok
-    return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "database": database_state, "broker": broker_state},
-        status=200 if ready else 503,
-    )
+    body: dict = {"status": "ready" if ready else "unavailable", "database": database_state, "broker": broker_state}
+    if request.GET.get("deep") in ("1", "true", "yes") and ready:
+        state = pipeline_state()
+        body["pipeline"] = {
+            "problems": state.problems,
+            "consumers": {queue.name: queue.consumers for queue in state.queues},
+            "outbox_pending": state.outbox_pending,
+            "outbox_oldest_age_seconds": round(state.outbox_oldest_age_seconds, 1),
+        }
+        if not state.ok:
+            ready = False
+            body["status"] = "pipeline stalled"
+    return JsonResponse(body, status=200 if ready else 503)

@@ -20,6 +20,7 @@ from exceptions_app.models import (
     QueueSnapshot,
     Workflow,
 )
+from exceptions_app.pipeline import pipeline_state
 from exceptions_app.services.snapshots import live_counts
 from exceptions_app.services.tallies import LATENCY_BUCKETS
 from exceptions_app.stats import counter_totals, latest_snapshots
@@ -53,6 +54,28 @@ def _capacity_gauges() -> list[GaugeMetricFamily]:
             if value is not None:
                 family.add_metric([forecast.queue], float(value))
     return list(families.values())
+
+
+def _pipeline_metrics():
+    """The outbox and Celery's queues (not review queues): is background work flowing?"""
+    state = pipeline_state()
+    pending = GaugeMetricFamily("tollgate_outbox_pending", "Deliveries in the outbox waiting to be sent.")
+    pending.add_metric([], state.outbox_pending)
+    oldest = GaugeMetricFamily(
+        "tollgate_outbox_oldest_age_seconds", "Age of the oldest delivery waiting in the outbox (0 when none)."
+    )
+    oldest.add_metric([], state.outbox_oldest_age_seconds)
+    consumers = GaugeMetricFamily(
+        "tollgate_queue_consumers", "Celery workers seen consuming the Celery queue recently.", labels=["queue"]
+    )
+    messages = GaugeMetricFamily(
+        "tollgate_queue_messages", "Messages waiting in the broker for the Celery queue.", labels=["queue"]
+    )
+    for queue in state.queues:
+        consumers.add_metric([queue.name], queue.consumers)
+        if queue.messages is not None:
+            messages.add_metric([queue.name], queue.messages)
+    yield from (pending, oldest, consumers, messages)
 
 
 class TollgateCollector:
@@ -106,6 +129,8 @@ class TollgateCollector:
         for name, tripped_at in Workflow.objects.order_by("name").values_list("name", "tripped_at"):
             tripped.add_metric([name], 1 if tripped_at else 0)
         yield tripped
+
+        yield from _pipeline_metrics()
 
         totals = {total.stage: total for total in HistogramTotal.objects.all()}
         yield _histogram("tollgate_waiting_seconds", "Queued to first claim.", totals.get("waiting"))

@@ -309,6 +309,10 @@ TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]
 # one of them; --queues still picks a subset when scaling out.
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in TOLLGATE_CELERY_QUEUES]
 TOLLGATE_HEARTBEAT_SECONDS = env_int("TOLLGATE_HEARTBEAT_SECONDS", 10, minimum=1)
+# Each worker records the queues it consumes this often; one unseen for three times as long is gone.
+TOLLGATE_CONSUMER_HEARTBEAT_SECONDS = env_int("TOLLGATE_CONSUMER_HEARTBEAT_SECONDS", 10, minimum=1, maximum=600)
+# A due delivery waiting longer than this while a worker consumes `deliveries` counts as stuck.
+TOLLGATE_PIPELINE_STUCK_SECONDS = env_int("TOLLGATE_PIPELINE_STUCK_SECONDS", 300, minimum=10)
 # How often the lifecycle sweeps (leases, snoozes, SLA, deadlines) run.
 TOLLGATE_SWEEP_SECONDS = env_int("TOLLGATE_SWEEP_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {

@@ -15,6 +15,7 @@ from django_htmx.http import replace_url
 
 from exceptions_app import rules, stats
 from exceptions_app.models import Delivery, DeliveryStatus, Queue, Workflow
+from exceptions_app.pipeline import pipeline_state
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
@@ -41,6 +42,11 @@ def _tables(now) -> dict:
         "latency": stats.latency_split(since=since),
         "operators": stats.operator_table(since=since, live=live),
     }
+
+
+def _live(now) -> dict:
+    """The live part: the tables, and what the background pipeline lacks (no consumer, stuck work)."""
+    return {**_tables(now), "pipeline": pipeline_state(now=now)}
 
 
 def _charts(now) -> dict:
@@ -75,7 +81,7 @@ def _dashboard_page(request, *, status: int = 200):
     capacity, capacity_status = capacity_panel(request.GET)
     accountability = Workflow.objects.filter(current_policy__isnull=False).order_by("name").values("name", "tripped_at")
     context = {
-        **_tables(now),
+        **_live(now),
         **_charts(now),
         **capacity,
         "dead_letters": dead,
@@ -97,7 +103,7 @@ def dashboard(request):
 def dashboard_live(request):
     """The live part (queue table, operators), polled by the page."""
     _supervisor(request)
-    return TemplateResponse(request, "review/dashboard.html#live", _tables(timezone.now()))
+    return TemplateResponse(request, "review/dashboard.html#live", _live(timezone.now()))
 
 
 @require_GET

@@ -21,7 +21,7 @@ from exceptions_app.models.metrics import (
 )
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
-from exceptions_app.models.worker_health import WorkerHeartbeat, WorkerPing
+from exceptions_app.models.worker_health import WorkerConsumer, WorkerHeartbeat, WorkerPing
 from exceptions_app.models.workflows import BreakerState, PolicySource, PolicyVersion, Workflow
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "TargetKind",
     "Team",
     "Verdict",
+    "WorkerConsumer",
     "WorkerHeartbeat",
     "WorkerPing",
     "Workflow",

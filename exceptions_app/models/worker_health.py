@@ -25,3 +25,17 @@ class WorkerPing(models.Model):
 
     def __str__(self) -> str:
         return f"ping {self.pk} ({'answered' if self.completed_at else 'waiting'})"
+
+
+class WorkerConsumer(models.Model):
+    """A running Celery worker and the queues it consumes, refreshed every few seconds by the worker
+    itself (exceptions_app.pipeline.ConsumerHeartbeat), so anyone can see which queue has no consumer."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname} consuming {', '.join(self.queues)}"
