@@ -3,8 +3,9 @@ every operation documents.
 
 Each status gets its own description so a client reading the schema knows what it means here. The
 set is the same for every operation: authentication (401), role and scope (403) and the rate limit
-(429) apply to all of them, the body size limit (413) is enforced before routing, and a 404 in this
-shape also answers any path under /api/v1/ that no route matches.
+(429) apply to all of them, the body size limit (413) is enforced before routing, a 404 in this
+shape also answers any path under /api/v1/ that no route matches, and any operation can meet an
+outage (503) or an unexpected error (500), both in this shape (exceptions_app/outages.py).
 """
 
 from drf_spectacular.utils import OpenApiResponse
@@ -22,6 +23,9 @@ class ErrorDetailOutput(serializers.Serializer):
     code = serializers.CharField(help_text="machine-readable, e.g. `validation_error`, `illegal_transition`")
     message = serializers.CharField(allow_blank=True)
     fields = FieldErrorOutput(many=True, help_text="one entry per invalid field; empty for other errors")
+    correlation_id = serializers.CharField(
+        required=False, help_text="on a 500 only: quote it when reporting; the server logged it with the traceback"
+    )
 
 
 class ErrorOutput(serializers.Serializer):
@@ -36,6 +40,9 @@ _MEANINGS = {
     409: "The item's state does not allow this (e.g. resolving an item someone else claimed).",
     413: "The body is larger than the server accepts (TOLLGATE_MAX_BODY_BYTES).",
     429: "This token's rate limit is spent for the current minute; `Retry-After` says when to retry.",
+    500: "An unexpected error; `correlation_id` matches the server's log entry.",
+    503: "The database or the broker cannot be reached (`database_unavailable`, `broker_unavailable`); retry "
+    "after `Retry-After` seconds with the same `Idempotency-Key`.",
 }
 
 ERROR_RESPONSES = {status: OpenApiResponse(ErrorOutput, description=text) for status, text in _MEANINGS.items()}
