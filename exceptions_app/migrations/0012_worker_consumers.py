@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions_app', '0010_audit_truncate_guard'),
+        ('exceptions_app', '0016_delivery_drain_only'),
     ]
 
     operations = [
