@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions_app', '0016_delivery_drain_only'),
+        ('exceptions_app', '0014_accountability'),
     ]
 
     operations = [
