@@ -14,4 +14,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --no-input --verbosity 
 USER tollgate
 
 EXPOSE 8000
-CMD ["gunicorn", "exceptions_app.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8"]
+CMD ["gunicorn", "exceptions_app.asgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2", "--keep-alive", "30"]

@@ -75,26 +75,30 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn on 127.0.0.1 with the gthread worker; stderr goes to a temporary log file."""
+    """gunicorn on 127.0.0.1; stderr goes to a temporary log file. ``serving="asgi"`` is the Procfile's
+    set-up (uvicorn workers, requests that do not wait on ``threads`` threads each); ``"wsgi"`` the
+    earlier one (gthread workers), kept to compare the two in one run."""
 
-    def __init__(self, env: dict, *, workers: int, threads: int):
-        self.env, self.workers, self.threads = env, workers, threads
+    def __init__(self, env: dict, *, workers: int, threads: int, serving: str = "asgi"):
+        self.env, self.workers, self.threads, self.serving = env, workers, threads, serving
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="tollgate-bench-gunicorn-", suffix=".log")[1])
 
     def start(self, timeout: float = 60) -> None:
+        if self.serving == "asgi":
+            application = ["exceptions_app.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker"]
+            env = {**self.env, "TOLLGATE_WEB_THREADS": str(self.threads)}
+        else:
+            application = ["exceptions_app.wsgi", "--worker-class", "gthread", "--threads", str(self.threads)]
+            env = self.env
         command = [
             str(BIN / "gunicorn"),
-            "exceptions_app.wsgi",
+            *application,
             "--bind",
             f"{HOST}:{self.port}",
-            "--worker-class",
-            "gthread",
             "--workers",
             str(self.workers),
-            "--threads",
-            str(self.threads),
             "--backlog",
             "256",
             "--timeout",
@@ -103,7 +107,7 @@ class Gunicorn:
             "5",
         ]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

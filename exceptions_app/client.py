@@ -8,16 +8,24 @@
         item = tollgate.wait(decision["exception"]["id"])      # long-polls until a person decides
         proposal = item["resolution"]["final_output"]
 
+    for resolution in tollgate.stream_resolutions():          # or: every resolution, on one connection
+        ...
+
 Each submit carries an idempotency key, so the client can retry a timeout or a 5xx safely: the
-server answers a retry with the first result. Receivers of webhooks check signatures with
-``verify_webhook``.
+server answers a retry with the first result. Waiting survives dropped connections and server
+restarts: ``wait`` asks again with backoff until its deadline, and ``stream_resolutions``
+reconnects from the last event it yielded, so no resolution is lost or yielded twice. Receivers
+of webhooks check signatures with ``verify_webhook``.
 """
 
+import json
+import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
+from httpx_sse import connect_sse
 
 from exceptions_app.delivery.signing import signature_verify
 
@@ -114,14 +122,33 @@ class TollgateClient:
     def get(self, item_id: int) -> dict:
         return self.request("GET", f"/api/v1/exceptions/{item_id}")
 
-    def wait(self, item_id: int, *, timeout: float = 3600.0, poll_seconds: int = 30) -> dict:
-        """Long-poll until the item is resolved, cancelled or expired, or ``timeout`` passes."""
+    def wait(self, item_id: int, *, timeout: float = 3600.0, poll_seconds: int = 300) -> dict:
+        """Wait until the item is resolved, cancelled or expired, or ``timeout`` passes; returns the
+        item. Each request waits up to ``poll_seconds`` on the server (which holds no thread for it);
+        a dropped connection, a restarting server or a 503 is retried with backoff until the deadline."""
         deadline = time.monotonic() + timeout
+        failures = 0
         while True:
             wait = max(0, min(poll_seconds, int(deadline - time.monotonic())))
-            item = self.request("GET", f"/api/v1/exceptions/{item_id}", params={"wait": wait}, timeout=wait + 10)
+            try:
+                item = self._wait_once(item_id, wait)
+            except (httpx.TransportError, _Retryable):
+                failures += 1
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(_backoff(failures), max(0.0, deadline - time.monotonic())))
+                continue
+            failures = 0
             if item["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
                 return item
+
+    def _wait_once(self, item_id: int, wait: int) -> dict:
+        response = self._http.get(
+            f"{self.base_url}/api/v1/exceptions/{item_id}", params={"wait": wait}, timeout=wait + 10
+        )
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Retryable(response.status_code, _retry_after(response))
+        return self._answer(response)
 
     def cancel(self, item_id: int, *, reason: str = "") -> dict:
         return self.request("POST", f"/api/v1/exceptions/{item_id}/cancel", json={"reason": reason})
@@ -132,13 +159,93 @@ class TollgateClient:
         page = self.request("GET", "/api/v1/resolutions", params=params)
         return page["results"], page["cursor"]
 
-    def follow_resolutions(self, *, after: int | None = None, idle_seconds: float = 2.0) -> Iterator[dict]:
-        """Every resolution, forever, acknowledging each page once the next one is asked for."""
+    def follow_resolutions(self, *, after: int | None = None, wait_seconds: int = 60) -> Iterator[dict]:
+        """Every resolution, forever, acknowledging each page once the next one is asked for; each read
+        waits on the server up to ``wait_seconds`` for something new."""
         while True:
-            results, after = self.resolutions(after=after)
-            yield from results
-            if not results:
-                time.sleep(idle_seconds)
+            params = {"limit": 100, "wait": wait_seconds, **({"after": after} if after is not None else {})}
+            page = self.request("GET", "/api/v1/resolutions", params=params, timeout=wait_seconds + 10)
+            yield from page["results"]
+            after = page["cursor"]
+
+    def stream_resolutions(self, *, after: int | None = None, read_timeout: float = 60.0) -> Iterator[dict]:
+        """Every resolution of the token's workflows as it happens, over one Server-Sent Events
+        connection. Reconnects with backoff after a dropped connection or a server restart, resuming
+        after the last resolution yielded (``Last-Event-ID``): none is lost, none is yielded twice.
+        ``after`` starts after that cursor; without it, after what the feed last acknowledged. The
+        server sends a heartbeat every 15 s, so ``read_timeout`` only fires on a dead connection."""
+        for resolution in self._stream(after=after, read_timeout=read_timeout):
+            if resolution is not None:
+                yield resolution
+
+    def _stream(self, *, after: int | None, read_timeout: float) -> Iterator[dict | None]:
+        """Resolutions, and None at each heartbeat (so a caller can look at its clock)."""
+        last = after
+        failures = 0
+        while True:
+            headers = {"Last-Event-ID": str(last)} if last is not None else {}
+            timeout = httpx.Timeout(10.0, read=read_timeout)
+            try:
+                with connect_sse(
+                    self._http, "GET", f"{self.base_url}/api/v1/resolutions/stream", headers=headers, timeout=timeout
+                ) as source:
+                    if source.response.status_code in RETRYABLE_STATUS:
+                        raise _Retryable(source.response.status_code, _retry_after(source.response))
+                    if not source.response.is_success:
+                        source.response.read()
+                        self._answer(source.response)
+                    for event in source.iter_sse():
+                        failures = 0
+                        if event.event != "resolution" or not event.id.isdigit():
+                            yield None
+                            continue
+                        cursor = int(event.id)
+                        if last is not None and cursor <= last:
+                            continue
+                        yield json.loads(event.data)
+                        last = cursor
+            except (httpx.TransportError, _Retryable) as error:
+                failures += 1
+                pause = error.retry_after if isinstance(error, _Retryable) and error.retry_after else None
+                time.sleep(pause or _backoff(failures))
+                continue
+            # The server closed the stream cleanly (a restart): reconnect at once.
+            failures += 1
+            time.sleep(_backoff(failures))
+
+    def wait_many(self, item_ids: Iterable[int], *, timeout: float = 3600.0) -> dict[int, dict]:
+        """Wait for many held items on one stream; returns the resolutions (or expiries) that arrived
+        by ``timeout``, keyed by item id. Starts from the stored feed cursor, so call it before (or
+        soon after) the items are resolved and do not advance the feed elsewhere meanwhile."""
+        waiting = set(item_ids)
+        found: dict[int, dict] = {}
+        deadline = time.monotonic() + timeout
+        stream = self._stream(after=None, read_timeout=60.0)
+        try:
+            while waiting and time.monotonic() < deadline:
+                resolution = next(stream)
+                if resolution is not None and resolution.get("item_id") in waiting:
+                    waiting.discard(resolution["item_id"])
+                    found[resolution["item_id"]] = resolution
+        finally:
+            stream.close()
+        return found
+
+
+class _Retryable(Exception):
+    def __init__(self, status: int, retry_after: float | None):
+        super().__init__(f"retryable answer {status}")
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return min(float(value), 30.0) if value.isdigit() else None
+
+
+def _backoff(failures: int) -> float:
+    """Exponential backoff with full jitter, capped at 30 s."""
+    return random.uniform(0, min(30.0, 0.25 * 2**failures))  # noqa: S311 - jitter, not security
 
 
 def verify_webhook(secret: str, body: bytes | str, headers: dict) -> dict:

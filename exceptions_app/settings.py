@@ -250,6 +250,17 @@ TOLLGATE_RATE_LIMIT_PER_MINUTE = env_int("TOLLGATE_RATE_LIMIT_PER_MINUTE", 12_00
 # in this process clears them at once; one made by another process shows within this time.
 TOLLGATE_LOCAL_CACHE_SECONDS = env_int("TOLLGATE_LOCAL_CACHE_SECONDS", 5, minimum=0, maximum=300)
 
+# Waiting agents (exceptions_app/waits/): each web process holds at most this many waits and streams
+# at once and answers 503 with Retry-After past it; the embedded SQLite default looks for their
+# changes this often (PostgreSQL notifies instead); streams send a heartbeat comment this often.
+TOLLGATE_WAITERS_PER_PROCESS = env_int("TOLLGATE_WAITERS_PER_PROCESS", 10_000, minimum=1)
+TOLLGATE_WAIT_RETRY_AFTER_SECONDS = 5
+TOLLGATE_WAIT_POLL_SECONDS = 0.5
+TOLLGATE_STREAM_HEARTBEAT_SECONDS = env_int("TOLLGATE_STREAM_HEARTBEAT_SECONDS", 15, minimum=1, maximum=300)
+TOLLGATE_STREAM_RETRY_MS = 2000
+# Threads per web process for every request that does not wait (as gunicorn's --threads before).
+TOLLGATE_WEB_THREADS = env_int("TOLLGATE_WEB_THREADS", 8, minimum=1, maximum=256)
+
 # Celery. The embedded default is kombu's filesystem transport: no server and no extra
 # dependency, and it does not compete with the app for SQLite's single write lock.
 REDIS_URL = env_redis_url("REDIS_URL")

@@ -39,6 +39,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     redis.Redis.from_url(redis_url).flushdb()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _wait_listener_stopped_at_the_end(django_db_setup):
+    """The waits' listener thread holds a database connection; the test database cannot be dropped
+    while it is open."""
+    yield
+    from exceptions_app.waits.hub import wait_hub
+
+    wait_hub().stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_local_caches() -> None:
     """Each test starts with empty per-process lookup caches: rows a rolled-back test created must
@@ -73,6 +83,7 @@ from tests.fixtures.gate import (  # noqa: E402
     supervisor_client,
 )
 from tests.fixtures.receiver import receiver  # noqa: E402
+from tests.fixtures.server import asgi_server_factory  # noqa: E402
 from tests.fixtures.workers import (  # noqa: E402
     celery_worker,
     run_management_process,
@@ -82,6 +93,7 @@ from tests.fixtures.workers import (  # noqa: E402
 
 __all__ = [
     "agent_client",
+    "asgi_server_factory",
     "billing_queues",
     "billing_workflow",
     "browser",

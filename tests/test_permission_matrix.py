@@ -147,6 +147,7 @@ API = {
     "api/v1/queues/<slug:name>/claim-next":   {"POST": row(401,    403,         403,   404,      200,        200)},
     # Each agent reads the resolutions of its own workflows only.
     "api/v1/resolutions":                     {"GET":  row(401,    200,         200,   403,      403,        403)},
+    "api/v1/resolutions/stream":              {"GET":  row(401,    200,         200,   403,      403,        403)},
     "api/v1/deliveries":                      {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/deliveries/redeliver":            {"POST": row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/queues":                    {"GET":  row(401,    403,         403,   403,      403,        200)},

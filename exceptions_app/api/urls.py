@@ -10,12 +10,18 @@ from exceptions_app.api import (
     views_workflows,
 )
 from exceptions_app.api.views_capacity import CapacityView
+from exceptions_app.waits.views import WaitingView
+
+# The endpoints that may wait (exceptions_app/waits/serving.py serves them on the event loop under ASGI).
+exception_detail = WaitingView(views_agents.ExceptionDetailView)
+resolution_feed = WaitingView(views_feedback.ResolutionFeedView)
+resolution_stream = WaitingView(views_feedback.ResolutionStreamView)
 
 urlpatterns = [
     path("decisions", views_agents.DecisionCreateView.as_view(), name="decision-submit"),
     path("decisions/batch", views_agents.DecisionBatchView.as_view(), name="decision-batch"),
     path("exceptions", views_agents.ExceptionCollectionView.as_view(), name="exception-collection"),
-    path("exceptions/<int:item_id>", views_agents.ExceptionDetailView.as_view(), name="exception-detail"),
+    path("exceptions/<int:item_id>", exception_detail.view, name="exception-detail"),
     path("exceptions/<int:item_id>/cancel", views_agents.ExceptionCancelView.as_view(), name="exception-cancel"),
     path("exceptions/<int:item_id>/claim", views_operators.ExceptionClaimView.as_view(), name="exception-claim"),
     path("exceptions/<int:item_id>/renew", views_operators.ExceptionRenewView.as_view(), name="exception-renew"),
@@ -31,7 +37,8 @@ urlpatterns = [
     path("queues", views_operators.QueueListView.as_view(), name="queue-list"),
     path("queues/<slug:name>", views_operators.QueueDetailView.as_view(), name="queue-detail"),
     path("queues/<slug:name>/claim-next", views_operators.QueueClaimNextView.as_view(), name="queue-claim-next"),
-    path("resolutions", views_feedback.ResolutionFeedView.as_view(), name="resolution-feed"),
+    path("resolutions", resolution_feed.view, name="resolution-feed"),
+    path("resolutions/stream", resolution_stream.view, name="resolution-stream"),
     path("deliveries", views_feedback.DeliveryListView.as_view(), name="delivery-list"),
     path("deliveries/redeliver", views_feedback.DeliveryRedeliverView.as_view(), name="delivery-redeliver"),
     path("stats/queues", views_stats.QueueStatsView.as_view(), name="stats-queues"),

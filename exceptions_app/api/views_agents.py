@@ -9,7 +9,6 @@ from exceptions_app.api import serializers
 from exceptions_app.api.errors import error_body, flatten_field_errors
 from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_of
 from exceptions_app.api.presenters import decision_present, item_present
-from exceptions_app.api.views_feedback import long_poll
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.selectors import item_visible_check, item_visible_get
@@ -21,6 +20,8 @@ from exceptions_app.services.intake import (
     exception_report,
 )
 from exceptions_app.services.items import item_cancel
+from exceptions_app.waits.hub import item_key
+from exceptions_app.waits.views import WaitFor
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -29,6 +30,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Retries with the same key return the first result.",
 )
 ERRORS = serializers.ERROR_RESPONSES
+# Waiting costs no thread under the ASGI server, so an agent may wait five minutes per request.
+MAX_WAIT_SECONDS = 300
 
 
 def _idempotency_key(request) -> str | None:
@@ -141,8 +144,8 @@ class ExceptionDetailView(APIView):
         parameters=[
             OpenApiParameter(
                 "wait",
-                {"type": "integer", "minimum": 0, "maximum": 60, "default": 0},
-                description="long-poll up to this many seconds until resolved",
+                {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
+                description="wait up to this many seconds until the item is resolved, cancelled or expired",
             )
         ],
         responses={200: serializers.ExceptionItemOutput, **ERRORS},
@@ -152,16 +155,20 @@ class ExceptionDetailView(APIView):
         principal = principal_of(request)
         wait = WaitQuery(data=request.query_params)
         wait.is_valid(raise_exception=True)
-        item = long_poll(
-            lambda: item_visible_get(principal=principal, item_id=item_id),
-            wait_seconds=wait.validated_data["wait"],
-            done=lambda item: item.is_terminal,
-        )
-        return Response(item_present(item, captured=True))
+        item = item_visible_get(principal=principal, item_id=item_id)
+        seconds = wait.validated_data["wait"]
+        if item.is_terminal or not seconds:
+            return Response(item_present(item, captured=True))
+
+        def reread(final: bool) -> Response | None:
+            current = item_visible_get(principal=principal, item_id=item_id)
+            return Response(item_present(current, captured=True)) if final or current.is_terminal else None
+
+        return WaitFor(view=self, keys=[item_key(item_id)], timeout=seconds, reread=reread)
 
 
 class WaitQuery(drf_serializers.Serializer):
-    wait = drf_serializers.IntegerField(min_value=0, max_value=60, required=False, default=0)
+    wait = drf_serializers.IntegerField(min_value=0, max_value=MAX_WAIT_SECONDS, required=False, default=0)
 
 
 class CancelInput(drf_serializers.Serializer):

@@ -1,9 +1,10 @@
 """Resolutions back to agents that pull, and dead letters for supervisors."""
 
-import time
-
-from drf_spectacular.utils import extend_schema
+import orjson
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,7 +12,9 @@ from exceptions_app.api import serializers
 from exceptions_app.api.permissions import IsAgent, IsSupervisor, principal_of
 from exceptions_app.models import Delivery, DeliveryStatus
 from exceptions_app.services.deliveries import deliveries_redeliver
-from exceptions_app.services.feed import feed_read
+from exceptions_app.services.feed import VISIBILITY_LAG, feed_read
+from exceptions_app.waits.hub import workflow_key
+from exceptions_app.waits.views import StreamFrom, WaitFor
 
 # Cursors are delivery ids, a bigint column: a larger number would reach PostgreSQL and fail there.
 LARGEST_ID = 2**63 - 1
@@ -20,11 +23,20 @@ LARGEST_ID = 2**63 - 1
 class FeedQuery(drf.Serializer):
     after = drf.IntegerField(min_value=0, max_value=LARGEST_ID, required=False)
     limit = drf.IntegerField(min_value=1, max_value=500, required=False, default=100)
+    wait = drf.IntegerField(min_value=0, max_value=300, required=False, default=0)
 
 
 class FeedOutput(drf.Serializer):
     cursor = drf.IntegerField()
     results = drf.ListField(child=drf.DictField())
+
+
+# A wake-up for a resolution the feed still holds back is read again once it may be shown.
+RECHECK_SECONDS = VISIBILITY_LAG.total_seconds() + 0.05
+
+
+def _feed_keys(principal) -> list[str]:
+    return [workflow_key(workflow_id) for workflow_id in principal.workflows.values_list("pk", flat=True)]
 
 
 class ResolutionFeedView(APIView):
@@ -34,27 +46,90 @@ class ResolutionFeedView(APIView):
         operation_id="resolution_feed",
         parameters=[FeedQuery],
         responses={200: FeedOutput, **serializers.ERROR_RESPONSES},
-        summary="Ordered resolutions of your workflows; reading after=N acknowledges up to N",
+        summary="Ordered resolutions of your workflows; reading after=N acknowledges up to N; "
+        "wait=N answers as soon as there is one, or after N seconds",
     )
     def get(self, request):
         query = FeedQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        results, cursor = feed_read(
-            principal=principal_of(request),
-            after=query.validated_data.get("after"),
-            limit=query.validated_data["limit"],
+        principal = principal_of(request)
+        options = query.validated_data
+
+        def read(final: bool = True) -> Response | None:
+            results, cursor = feed_read(principal=principal, after=options.get("after"), limit=options["limit"])
+            return Response({"cursor": cursor, "results": results}) if results or final else None
+
+        if not options["wait"]:
+            return read()
+        return read(final=False) or WaitFor(
+            view=self, keys=_feed_keys(principal), timeout=options["wait"], reread=read, recheck_after=RECHECK_SECONDS
         )
-        return Response({"cursor": cursor, "results": results})
 
 
-def long_poll(read, *, wait_seconds: float, done) -> object:
-    """Re-read until ``done(value)`` or the wait is over; the request thread sleeps between reads."""
-    deadline = time.monotonic() + wait_seconds
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
-        value = read()
-    return value
+LAST_EVENT_ID = OpenApiParameter(
+    "Last-Event-ID",
+    {"type": "integer", "minimum": 0},
+    OpenApiParameter.HEADER,
+    description="Resume after this cursor (browsers' EventSource and SSE clients send it when they reconnect).",
+)
+
+
+class StreamQuery(drf.Serializer):
+    after = drf.IntegerField(min_value=0, max_value=LARGEST_ID, required=False)
+
+
+class EventStreamRenderer(JSONRenderer):
+    """Lets a client that accepts only ``text/event-stream`` (as SSE clients do) reach the stream;
+    an error answer is still the API's JSON error body."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+
+
+class ResolutionStreamView(APIView):
+    permission_classes = [IsAgent]
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="resolution_stream",
+        parameters=[StreamQuery, LAST_EVENT_ID],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Server-Sent Events: `event: resolution`, `id:` the feed cursor, `data:` the "
+                "resolution as in the feed; a `: heartbeat` comment when nothing happened for a while.",
+            ),
+            **serializers.ERROR_RESPONSES,
+        },
+        summary="Every resolution of your workflows as Server-Sent Events, resuming from Last-Event-ID",
+    )
+    def get(self, request):
+        query = StreamQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        principal = principal_of(request)
+        position = _last_event_id(request)
+        if position is None:
+            position = query.validated_data.get("after")
+
+        def next_events() -> list[str]:
+            nonlocal position
+            results, position = feed_read(principal=principal, after=position, limit=100)
+            return [
+                f"id: {entry['cursor']}\nevent: resolution\ndata: {orjson.dumps(entry).decode()}\n\n"
+                for entry in results
+            ]
+
+        return StreamFrom(view=self, keys=_feed_keys(principal), next_events=next_events, recheck_after=RECHECK_SECONDS)
+
+
+def _last_event_id(request) -> int | None:
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None or not raw.strip():
+        return None
+    value = StreamQuery(data={"after": raw.strip()})
+    if not value.is_valid():
+        raise drf.ValidationError({"Last-Event-ID": value.errors["after"]})
+    return value.validated_data["after"]
 
 
 class DeliveryQuery(drf.Serializer):

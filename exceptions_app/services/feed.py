@@ -28,7 +28,7 @@ def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[l
         cursor, _ = FeedCursor.objects.select_for_update().get_or_create(principal=principal)
         position = cursor.position if after is None else after
         if position > cursor.position:
-            _acknowledge(principal, up_to=position, now=now)
+            _acknowledge(principal, after=cursor.position, up_to=position, now=now)
             cursor.position = position
             cursor.save(update_fields=["position", "updated_at"])
     entries = list(
@@ -46,12 +46,21 @@ def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[l
     )
 
 
-def _acknowledge(principal: Principal, *, up_to: int, now) -> None:
-    acknowledged = Delivery.objects.filter(FEED_ENTRIES, workflow__in=principal.workflows.all(), pk__lte=up_to)
-    ExceptionItem.objects.filter(deliveries__in=acknowledged, acknowledged_at__isnull=True).update(acknowledged_at=now)
-    acknowledged.filter(kind=TargetKind.POLL, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.DELIVERED, delivered_at=now
+def _acknowledge(principal: Principal, *, after: int, up_to: int, now) -> None:
+    """Stamp the entries between the old cursor and the new one. Agents of one workflow acknowledge
+    the same rows: each locks them in one order and skips rows another is stamping at that moment
+    (the first acknowledgement is the one kept), so two of them never deadlock."""
+    acknowledged = Delivery.objects.filter(
+        FEED_ENTRIES, workflow__in=principal.workflows.all(), pk__gt=after, pk__lte=up_to
     )
-    ExceptionItem.objects.filter(
-        deliveries__in=acknowledged.filter(kind=TargetKind.POLL), delivered_at__isnull=True
-    ).update(delivered_at=now)
+    _stamp(ExceptionItem.objects.filter(deliveries__in=acknowledged, acknowledged_at__isnull=True), acknowledged_at=now)
+    polled = acknowledged.filter(kind=TargetKind.POLL)
+    _stamp(polled.filter(status=DeliveryStatus.PENDING), status=DeliveryStatus.DELIVERED, delivered_at=now)
+    _stamp(ExceptionItem.objects.filter(deliveries__in=polled, delivered_at__isnull=True), delivered_at=now)
+
+
+def _stamp(rows, **changes) -> None:
+    locked = rows.model.objects.filter(
+        pk__in=list(rows.order_by("pk").select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True))
+    )
+    locked.update(**changes)

@@ -1,0 +1,150 @@
+"""Waiting inside the API's ordinary DRF views, without a thread per waiter.
+
+A DRF view that must wait returns ``WaitFor`` (or ``StreamFrom``) after the whole DRF pipeline has
+run: authentication, permission, throttling and validation answer exactly as they do for every
+other endpoint. Under the ASGI server (``exceptions_app/waits/serving.py``) the plan goes back to
+the server, which waits on its event loop and costs no thread; under a WSGI server (the tests'
+live server, ``runserver``) ``WaitingView`` waits itself and blocks its thread, as WSGI must, but
+nothing polls: the same hub wakes it.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from rest_framework.response import Response
+
+from exceptions_app.api.errors import error_body
+from exceptions_app.waits.hub import Subscription, WaitersFull, wait_hub
+
+
+class WaitFor(Response):
+    """Not an answer yet: wait on ``keys`` up to ``timeout`` seconds, calling ``reread(final)`` after
+    each wake-up; it returns the answer, or None to go on waiting (never None when ``final``).
+    ``recheck_after``: a wake-up whose change is not readable yet (the feed holds back its newest
+    rows for a moment) is read again after this long."""
+
+    def __init__(self, *, view, keys: list[str], timeout: float, reread: Callable, recheck_after: float = 0.0):
+        super().__init__(None)
+        self.view, self.keys, self.timeout, self.reread, self.recheck_after = (
+            view,
+            keys,
+            timeout,
+            reread,
+            recheck_after,
+        )
+
+
+class StreamFrom(Response):
+    """Not an answer yet: stream Server-Sent Events. ``next_events()`` reads what is there now (a list
+    of encoded events, maybe empty); between reads the stream waits on ``keys``, sending a heartbeat
+    comment every ``heartbeat`` seconds so proxies keep the connection open."""
+
+    def __init__(self, *, view, keys: list[str], next_events: Callable[[], list[str]], recheck_after: float):
+        super().__init__(None)
+        self.view, self.keys, self.next_events, self.recheck_after = view, keys, next_events, recheck_after
+
+
+# Set in the WSGI environ of requests that the ASGI server waits for (exceptions_app/waits/serving.py).
+SERVED_ASYNCHRONOUSLY = "tollgate.waits.asynchronous"
+# An event rather than a comment, so clients that only see events (most SSE libraries) notice it.
+HEARTBEAT = "event: heartbeat\ndata: \n\n"
+
+
+def finish(plan: WaitFor | StreamFrom, response: Response) -> Response:
+    view = plan.view
+    response = view.finalize_response(view.request, response)
+    response.render()
+    return response
+
+
+def read(plan: WaitFor, final: bool) -> Response | None:
+    try:
+        return plan.reread(final)
+    except Exception as error:  # the item became invisible, a database error...: the API's own answer
+        return plan.view.handle_exception(error)
+
+
+def too_many_waiters() -> Response:
+    seconds = settings.TOLLGATE_WAIT_RETRY_AFTER_SECONDS
+    response = Response(
+        error_body(503, "too_many_waiters", f"this server holds as many waiters as it may; retry in {seconds} s"),
+        status=503,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def next_timeout(plan: WaitFor, deadline: float, woken_without_answer: bool) -> float:
+    remaining = deadline - time.monotonic()
+    return min(remaining, plan.recheck_after) if woken_without_answer and plan.recheck_after else remaining
+
+
+def _wait_blocking(plan: WaitFor, subscription: Subscription) -> Response:
+    deadline = time.monotonic() + plan.timeout
+    woken = False
+    while True:
+        final = time.monotonic() >= deadline
+        answer = read(plan, final)
+        if answer is not None:
+            return answer
+        woken = subscription.wait_blocking(next_timeout(plan, deadline, woken))
+
+
+def _events_blocking(plan: StreamFrom, subscription: Subscription) -> Iterator[str]:
+    with subscription:
+        yield f"retry: {settings.TOLLGATE_STREAM_RETRY_MS}\n\n"
+        woken = False
+        while True:
+            events = plan.next_events()
+            yield from events
+            if events:
+                woken = False
+                continue
+            timeout = plan.recheck_after if woken else settings.TOLLGATE_STREAM_HEARTBEAT_SECONDS
+            woken = subscription.wait_blocking(timeout)
+            if not woken:
+                yield HEARTBEAT
+
+
+def _stream_response(events, subscription: Subscription) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    # Closed with the response even if its body was never iterated (closing twice is harmless).
+    response._resource_closers.append(subscription.close)
+    response["Cache-Control"] = "no-cache"
+    # nginx and some other proxies buffer responses unless told not to.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class WaitingView:
+    """A DRF view class as a Django view that may wait. Under the ASGI server the request arrives
+    marked (``exceptions_app/waits/serving.py``) and the plan goes back to the server, which waits on
+    the event loop; under a WSGI server this view waits itself, blocking its thread. ``view`` carries
+    the DRF view's ``cls`` and ``initkwargs``, so the schema and the permission matrix see the API view."""
+
+    def __init__(self, view_class):
+        drf_view = view_class.as_view()
+        self._drf_view = drf_view
+
+        def view(request, *args, **kwargs):
+            return self._respond(request, *args, **kwargs)
+
+        view.cls, view.initkwargs, view.csrf_exempt = drf_view.cls, drf_view.initkwargs, True
+        view.__name__ = view.__qualname__ = drf_view.__name__
+        view.__doc__ = drf_view.__doc__
+        self.view = view
+
+    def _respond(self, request, *args, **kwargs):
+        plan = self._drf_view(request, *args, **kwargs)
+        if not isinstance(plan, WaitFor | StreamFrom) or request.META.get(SERVED_ASYNCHRONOUSLY):
+            return plan
+        try:
+            subscription = wait_hub().subscribe(plan.keys)
+        except WaitersFull:
+            return finish(plan, too_many_waiters())
+        if isinstance(plan, StreamFrom):
+            return _stream_response(_events_blocking(plan, subscription), subscription)
+        with subscription:
+            return finish(plan, _wait_blocking(plan, subscription))
