@@ -1,0 +1,391 @@
+"""Waiting agents benchmark: many agents waiting on their held items while the gate takes decisions.
+
+    .venv/bin/python bench/waits.py [--quick] [--waiters N] [--duration S]
+
+Creates the database tollgate_bench_waits afresh, loads policies/, and runs, on loopback:
+1. intake (single decisions, 8 clients) against the earlier serving set-up (gunicorn gthread, 2 x 8 threads,
+   exceptions_app.wsgi) and against the Procfile's (gunicorn with uvicorn workers, exceptions_app.asgi), one
+   after the other: the new one's rate as a ratio of the old one's (target: no regression over 10%);
+2. holds N items and opens N waiting connections (``GET /api/v1/exceptions/{id}?wait=300``) from one
+   asyncio process; measures the web workers' memory per waiter and the database's transactions per second
+   while they wait and nothing else happens (target: about 0);
+3. intake again with the N waiters present: its p95 as a ratio of step 1's (target: at most 1.5);
+4. resolves a sample of the waited items at a steady pace and measures, for each, the time from the resolving
+   transaction's commit to its waiter receiving the answer (target: p95 under 500 ms).
+Writes bench/results/waits.json.
+"""
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+
+from bench import common, intake
+
+DATABASE = "tollgate_bench_waits"
+WORKFLOW = "billing.invoice_adjustment"
+WAIT_SECONDS = 300
+PROCFILE = dict(workers=2, threads=8)
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def transactions(database: str) -> int:
+    with psycopg.connect(common.database_url(database), connect_timeout=10, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [database]
+        ).fetchone()[0]
+
+
+def idle_transactions_per_second(database: str, seconds: float) -> float:
+    """Transactions per second in the database while nothing but the waiters is going on (the stats are
+    flushed by backends about once a second, so the window is long and the probe's own are subtracted)."""
+    time.sleep(1.5)
+    before = transactions(database)
+    time.sleep(seconds)
+    after = transactions(database)
+    return round(max(0, after - before - 1) / seconds, 2)
+
+
+# --- the waiting agents: one asyncio process, one raw HTTP/1.1 connection each ----------------------------------
+
+
+async def _wait_one(port: int, token: str, item_id: int, arrivals: dict, connected: list) -> None:
+    request = (
+        f"GET /api/v1/exceptions/{item_id}?wait={WAIT_SECONDS} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    try:
+        reader, writer = await asyncio.open_connection(common.HOST, port)
+    except OSError as error:
+        arrivals[item_id] = (time.time(), f"connect: {error.__class__.__name__}")
+        return
+    connected.append(item_id)
+    try:
+        writer.write(request)
+        await writer.drain()
+        status = (await reader.readline()).split(b" ")[1].decode()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        arrivals[item_id] = (time.time(), status)
+    except (OSError, asyncio.IncompleteReadError, IndexError) as error:
+        arrivals[item_id] = (time.time(), f"error: {error.__class__.__name__}")
+    finally:
+        writer.close()
+
+
+async def _waiters(port: int, token: str, item_ids: list[int], control) -> None:
+    arrivals: dict = {}
+    connected: list = []
+    tasks = []
+    for start in range(0, len(item_ids), 500):  # a ramp the accept queue can take
+        tasks += [
+            asyncio.create_task(_wait_one(port, token, item_id, arrivals, connected))
+            for item_id in item_ids[start : start + 500]
+        ]
+        await asyncio.sleep(0.3)
+    while len(connected) + len(arrivals) < len(item_ids):
+        await asyncio.sleep(0.1)
+    control.send(("connected", len(connected), dict(arrivals)))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, control.recv)  # "report": the parent has resolved what it meant to
+    control.send(("arrivals", dict(arrivals)))
+    await loop.run_in_executor(None, control.recv)  # "stop"
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def waiters_process(port: int, token: str, item_ids: list[int], control) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    asyncio.run(_waiters(port, token, item_ids, control))
+
+
+# --- resolving, as an operator, through the services the API calls ----------------------------------------------
+
+
+def django_setup(env: dict) -> None:
+    os.environ.update({key: env[key] for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG")})
+    os.environ["DJANGO_SETTINGS_MODULE"] = "exceptions_app.settings"
+    import django
+
+    django.setup()
+
+
+def resolve_paced(item_ids: list[int], rate: float) -> dict[int, float]:
+    """Claim and approve each item, ``rate`` a second; the time each resolving transaction committed."""
+    from exceptions_app.models import Principal
+    from exceptions_app.services.items import item_claim, item_resolve
+
+    operator = Principal.objects.get(user__username="bench-operator")
+    committed: dict[int, float] = {}
+    began = time.monotonic()
+    for n, item_id in enumerate(item_ids):
+        time.sleep(max(0.0, began + n / rate - time.monotonic()))
+        item_claim(item_id=item_id, principal=operator)
+        item_resolve(item_id=item_id, principal=operator, action="approve")
+        committed[item_id] = time.time()
+    return committed
+
+
+def hold_items(server: common.Gunicorn, token: str, count: int) -> list[int]:
+    import httpx
+
+    rng = random.Random(20261207)
+    ids: list[int] = []
+    with httpx.Client(base_url=f"http://{common.HOST}:{server.port}", timeout=120) as http:
+        for start in range(0, count, 1000):
+            entries = [
+                {**intake.decision(rng, n), "confidence": 0.3, "idempotency_key": f"wait-{n}"}
+                for n in range(start, min(count, start + 1000))
+            ]
+            answer = http.post(
+                "/api/v1/decisions/batch", json={"decisions": entries}, headers={"authorization": f"Bearer {token}"}
+            ).json()
+            ids += [result["exception"]["id"] for result in answer["results"] if result.get("verdict") == "hold"]
+    return ids
+
+
+def intake_run(server, token, bodies, duration: float) -> dict:
+    return intake.load_run(
+        server, token, intake.SINGLE, bodies, clients=8, processes=2, duration=duration, max_requests=duration * 20_000
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter intake runs (same number of waiters)")
+    parser.add_argument("--waiters", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, help="seconds of each intake run (quick 6, full 20)")
+    parser.add_argument("--resolves", type=int, default=500, help="waited items resolved to time the wake-up")
+    parser.add_argument("--resolve-rate", type=float, default=50.0, help="resolutions per second")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    duration = args.duration or (6 if args.quick else 20)
+    background = common.busy_cores()
+    intake.DATABASE = DATABASE  # intake's CPU meter reads this database's backends
+
+    env = common.bench_env(DATABASE)
+    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
+    common.database_recreate(DATABASE)
+    common.manage(env, "migrate", "--no-input")
+    common.manage(env, "apply_policies", "policies/")
+    common.manage(env, "seed_demo")
+    token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
+    common.manage(env, "create_token", "bench-operator", "--role", "operator", "--teams", "finance")
+    django_setup(env)
+    rng = random.Random(20261207)
+    bodies = [intake.json.dumps(intake.decision(rng, 100_000 + n)).encode() for n in range(2000)]
+
+    results: dict = {"parameters": {**vars(args), "duration_s": duration}}
+    old = common.Gunicorn(env, serving="wsgi", **PROCFILE)
+    try:
+        old.start()
+        intake_run(old, token, bodies, 2)  # warm-up
+        results["intake_old"] = intake_run(old, token, bodies, duration)
+    finally:
+        old.stop()
+
+    server = common.Gunicorn(env, serving="asgi", **PROCFILE)
+    waiting = None
+    try:
+        server.start()
+        intake_run(server, token, bodies, 2)
+        results["intake_new"] = intake_run(server, token, bodies, duration)
+        print(f"holding {args.waiters} items", file=sys.stderr)
+        item_ids = hold_items(server, token, args.waiters)
+        time.sleep(2)
+        rss_before = rss_bytes(server.worker_pids())
+        idle_before = idle_transactions_per_second(DATABASE, 5)
+
+        control, child_end = multiprocessing.Pipe()
+        waiting = multiprocessing.get_context("fork").Process(
+            target=waiters_process, args=(server.port, token, item_ids, child_end)
+        )
+        began = time.monotonic()
+        waiting.start()
+        _, connected, early = control.recv()
+        results["connected_after_s"] = round(time.monotonic() - began, 1)
+        # Each waiter is admitted (authenticated, its item read) on the web threads before it waits: the
+        # measurements start once that is over, when the database goes quiet.
+        while time.monotonic() - began < 300 and idle_transactions_per_second(DATABASE, 2) > 5:
+            pass
+        results["admitted_after_s"] = round(time.monotonic() - began, 1)
+        rss_after = rss_bytes(server.worker_pids())
+        idle_with = idle_transactions_per_second(DATABASE, 10)
+        results["waiters"] = {
+            "asked": args.waiters,
+            "held_items": len(item_ids),
+            "connected": connected,
+            "answered_early": len(early),
+            "early_statuses": sorted({status for _, status in early.values()})[:5],
+            "rss_before_mb": round(rss_before / 2**20, 1),
+            "rss_after_mb": round(rss_after / 2**20, 1),
+            "kb_per_waiter": round((rss_after - rss_before) / 1024 / max(1, connected), 1),
+            "db_transactions_per_s_idle_without": idle_before,
+            "db_transactions_per_s_idle_with": idle_with,
+        }
+        print(f"waiters: {results['waiters']}", file=sys.stderr)
+        results["intake_with_waiters"] = intake_run(server, token, bodies, duration)
+        sample = random.Random(7).sample(item_ids, min(args.resolves, len(item_ids)))
+        committed = resolve_paced(sample, args.resolve_rate)
+        time.sleep(2)
+        control.send("report")
+        _, arrivals = control.recv()
+        latencies = [arrivals[i][0] - committed[i] for i in sample if i in arrivals and arrivals[i][1] == "200"]
+        results["wake"] = {
+            "resolved": len(sample),
+            "answered": len(latencies),
+            **{f"p{q}_ms": round(common.percentile(latencies, q / 100) * 1000, 1) for q in (50, 95, 99)},
+            "max_ms": round(max(latencies, default=0) * 1000, 1),
+        }
+        results["unresolved_answered"] = sum(1 for i, (_, _) in arrivals.items() if i not in committed)
+        control.send("stop")
+        waiting.join(30)
+    finally:
+        if waiting is not None and waiting.is_alive():
+            waiting.terminate()
+        server.stop()
+
+    rows, summary = table(results, args)
+    common.table_print(rows)
+    machine = {**common.machine_info(DATABASE), "busy_cores_before": background, "loadavg_end": os.getloadavg()}
+    machine["code"] = common.code_revision()
+    path = common.results_write(
+        "waits",
+        {
+            "benchmark": "waits",
+            "mode": "quick" if args.quick else "full",
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine,
+            **results,
+            "rows": rows,
+            "summary": summary,
+        },
+    )
+    print(f"\nresults: {path}", file=sys.stderr)
+    return 0
+
+
+def table(results: dict, args) -> tuple[list[dict], list[dict]]:
+    old, new, loaded = results["intake_old"], results["intake_new"], results["intake_with_waiters"]
+    waiters, wake = results["waiters"], results["wake"]
+    rate_ratio = new["rate_per_s"] / max(old["rate_per_s"], 1e-9)
+    p95_ratio = loaded["p95_ms"] / max(new["p95_ms"], 1e-9)
+    n = waiters["connected"]
+    shape = f"8 clients, {results['parameters']['duration_s']} s, Procfile's 2 workers x 8 threads"
+    rows = [
+        _row("intake, old serving (wsgi)", shape, f"{old['rate_per_s']}/s, p95 {old['p95_ms']} ms", "", None),
+        _row(
+            "intake, new serving (asgi)",
+            shape,
+            f"{new['rate_per_s']}/s, p95 {new['p95_ms']} ms",
+            ">= 0.9x old",
+            rate_ratio >= 0.9,
+        ),
+        _row(
+            f"intake with {n} waiters",
+            shape,
+            f"{loaded['rate_per_s']}/s, p95 {loaded['p95_ms']} ms",
+            "p95 <= 1.5x without",
+            p95_ratio <= 1.5,
+        ),
+        _row(
+            "waiters connected",
+            f"{args.waiters} asked",
+            f"{n} waiting, {waiters['answered_early']} answered early",
+            "all wait",
+            n == args.waiters and waiters["answered_early"] == 0,
+        ),
+        _row("memory per waiter", f"{n} waiters", f"{waiters['kb_per_waiter']} KB", "report", None),
+        _row(
+            "db transactions/s while waiting",
+            f"{n} waiters, idle",
+            f"{waiters['db_transactions_per_s_idle_with']} (without: {waiters['db_transactions_per_s_idle_without']})",
+            "about 0",
+            waiters["db_transactions_per_s_idle_with"] <= waiters["db_transactions_per_s_idle_without"] + 1,
+        ),
+        _row(
+            "resolve to waiter",
+            f"{wake['resolved']} resolved at {args.resolve_rate:.0f}/s",
+            f"p50 {wake['p50_ms']} ms, p95 {wake['p95_ms']} ms, {wake['answered']} answered",
+            "p95 < 500 ms",
+            wake["p95_ms"] < 500 and wake["answered"] == wake["resolved"],
+        ),
+    ]
+    summary = [
+        common.summary_row(
+            "waits.intake_ratio",
+            shape,
+            f"{new['rate_per_s']}/s vs {old['rate_per_s']}/s",
+            ">= 0.9x old",
+            limit=f"{old['rate_per_s']}/s (wsgi)",
+            ratio=round(rate_ratio, 2),
+            met=rate_ratio >= 0.9,
+        ),
+        common.summary_row(
+            "waits.p95_with_waiters",
+            f"{n} waiters",
+            f"p95 {loaded['p95_ms']} ms",
+            "<= 1.5x without",
+            limit=f"{new['p95_ms']} ms without",
+            ratio=round(p95_ratio, 2),
+            met=p95_ratio <= 1.5,
+        ),
+        common.summary_row(
+            "waits.wake_p95",
+            f"{wake['resolved']} resolved",
+            f"{wake['p95_ms']} ms",
+            "< 500 ms",
+            met=wake["p95_ms"] < 500,
+        ),
+        common.summary_row("waits.memory", f"{n} waiters", f"{waiters['kb_per_waiter']} KB/waiter", "report"),
+        common.summary_row(
+            "waits.idle_db",
+            f"{n} waiters",
+            f"{waiters['db_transactions_per_s_idle_with']} tx/s",
+            "about 0",
+            met=rows[5]["result"] == "ok",
+        ),
+    ]
+    return rows, summary
+
+
+def _row(name: str, workload: str, figure: str, target: str, met: bool | None) -> dict:
+    return {
+        "name": name,
+        "workload": workload,
+        "figure": figure,
+        "target": target,
+        "result": "report" if met is None else ("ok" if met else "FAIL"),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
