@@ -33,6 +33,7 @@ BENCHMARKS = {
     "pages": ("bench/pages.py", ["--quick", "--sizes", "10000", "--repeat", "8", "--snapshot-days", "1"], []),
     "soak": ("bench/soak.py", ["--quick"], []),
     "capacity": ("bench/capacity.py", ["--quick", "--repeat", "15"], []),
+    "waits": ("bench/waits.py", ["--quick"], []),
 }
 TIMEOUT_S = {"quick": 300, "full": 3 * 3600}
 FUZZ_TEST = common.ROOT / "tests" / "test_api_fuzz.py"
