@@ -652,6 +652,19 @@ def test_a_long_poll_wait_beyond_the_maximum_is_400(agent_client, claimed):
     assert_error(response, 400, "validation_error", "wait")
 
 
+@pytest.mark.parametrize("wait", ["301", "-1", "soon", "1.5", str(10**400)])
+def test_a_bad_wait_on_an_item_or_the_feed_is_400_before_any_wait(agent_client, claimed, wait):
+    for path in (f"/api/v1/exceptions/{claimed}", "/api/v1/resolutions"):
+        assert_error(agent_client.get(path, {"wait": wait}), 400, "validation_error", "wait")
+
+
+@pytest.mark.parametrize("last_event_id", ["abc", "-3", "1.5", str(2**63)])
+def test_a_bad_last_event_id_or_after_on_the_stream_is_400(agent_client, last_event_id):
+    response = agent_client.get("/api/v1/resolutions/stream", HTTP_LAST_EVENT_ID=last_event_id)
+    assert_error(response, 400, "validation_error", "Last-Event-ID")
+    assert_error(agent_client.get("/api/v1/resolutions/stream", {"after": last_event_id}), 400, "validation_error")
+
+
 # --- Duplicate keys ---------------------------------------------------------------------------
 
 
