@@ -1,5 +1,7 @@
 """gunicorn reads this file from its working directory (the Procfile, the Dockerfile and compose all
-start it at the repository root). Tuning lives here, at the edge, not in the views.
+start it at the repository root). Tuning lives here, at the edge, not in the views. These hooks run
+under gunicorn's own workers (gthread: ``exceptions_app.wsgi``); under the Procfile's uvicorn workers
+``exceptions_app/asgi.py`` applies the same pause (exceptions_app/gc_tuning.py) around the WSGI app.
 
 The batch endpoint runs with CPython's cyclic garbage collector paused. A batch of 1,000 decisions
 builds tens of thousands of objects (parsed entries, validated data, model instances, COPY rows) that
@@ -14,31 +16,7 @@ The collector is per process, so the pause covers the other threads' requests wh
 the pause is shared, and the collector resumes when the last batch leaves (and only if it was on).
 """
 
-import gc
-import threading
-
-GC_PAUSED_PATHS = frozenset({"/api/v1/decisions/batch"})
-
-_lock = threading.Lock()
-_holders = 0
-_resume = False
-
-
-def collector_pause() -> None:
-    global _holders, _resume
-    with _lock:
-        if _holders == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _holders += 1
-
-
-def collector_resume() -> None:
-    global _holders
-    with _lock:
-        _holders -= 1
-        if _holders == 0 and _resume:
-            gc.enable()
+from exceptions_app.gc_tuning import GC_PAUSED_PATHS, collector_pause, collector_resume
 
 
 def pre_request(worker, req) -> None:

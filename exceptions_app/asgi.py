@@ -25,6 +25,7 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
+from exceptions_app.gc_tuning import collector_paused_for_batches  # noqa: E402
 from exceptions_app.waits.limits import open_files_raise  # noqa: E402
 from exceptions_app.waits.serving import WaitingRequests  # noqa: E402
 
@@ -48,7 +49,7 @@ def waits(scope) -> bool:
 
 def application_build():
     waiting = WaitingRequests(threads=settings.TOLLGATE_WEB_THREADS)
-    threaded = WSGIMiddleware(WSGIHandler(), workers=settings.TOLLGATE_WEB_THREADS)
+    threaded = WSGIMiddleware(collector_paused_for_batches(WSGIHandler()), workers=settings.TOLLGATE_WEB_THREADS)
 
     async def application(scope, receive, send):
         if scope["type"] == "http" and waits(scope):

@@ -95,3 +95,20 @@ def test_gunicorn_loads_the_hooks_from_the_repository_root():
     assert len(hook_lines) == 2, printed[-2000:]
     # gunicorn's defaults are methods of its setting classes (PreRequest.pre_request); ours are plain functions.
     assert all(line.endswith(("= <pre_request()>", "= <post_request()>")) for line in hook_lines), hook_lines
+
+
+def test_the_asgi_servings_threads_pause_it_for_a_batch_too():
+    from exceptions_app.gc_tuning import collector_paused_for_batches
+
+    seen = {}
+
+    def app(environ, start_response):
+        seen[environ["PATH_INFO"]] = gc.isenabled()
+        return [b""]
+
+    wrapped = collector_paused_for_batches(app)
+    wrapped({"PATH_INFO": BATCH}, None)
+    wrapped({"PATH_INFO": "/api/v1/decisions"}, None)
+
+    assert seen == {BATCH: False, "/api/v1/decisions": True}
+    assert gc.isenabled()
