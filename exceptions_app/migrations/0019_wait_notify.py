@@ -53,6 +53,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions_app", "0016_delivery_drain_only")]
+    dependencies = [("exceptions_app", "0014_accountability")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
