@@ -53,6 +53,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions_app", "0014_accountability")]
+    dependencies = [("exceptions_app", "0012_worker_consumers")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
