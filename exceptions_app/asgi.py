@@ -8,11 +8,15 @@ goes to Django's WSGI handler on a thread pool (a2wsgi), as under gunicorn's thr
 Django's own ASGI handler is not used: it runs each request's synchronous parts (our middleware)
 on a thread of that request's own, which a waiting request would keep for the whole wait.
 
+MCP clients reach ``/mcp``, the MCP server's own ASGI app (exceptions_app/integrations/mcp/), whose
+session manager runs for the life of each worker process (the ASGI lifespan below).
+
 Served by gunicorn with uvicorn's worker class (Procfile, Dockerfile, docker-compose.yml).
 """
 
 import os
 import re
+from contextlib import AsyncExitStack
 from urllib.parse import parse_qsl
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exceptions_app.settings")
@@ -26,6 +30,7 @@ from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from exceptions_app.gc_tuning import collector_paused_for_batches  # noqa: E402
+from exceptions_app.integrations.mcp.http import McpApplication, is_mcp_path  # noqa: E402
 from exceptions_app.waits.limits import open_files_raise  # noqa: E402
 from exceptions_app.waits.serving import WaitingRequests  # noqa: E402
 
@@ -50,27 +55,34 @@ def waits(scope) -> bool:
 def application_build():
     waiting = WaitingRequests(threads=settings.TOLLGATE_WEB_THREADS)
     threaded = WSGIMiddleware(collector_paused_for_batches(WSGIHandler()), workers=settings.TOLLGATE_WEB_THREADS)
+    mcp = McpApplication()
 
     async def application(scope, receive, send):
         if scope["type"] == "http" and waits(scope):
             await waiting(scope, receive, send)
+        elif scope["type"] == "http" and is_mcp_path(scope["path"]):
+            await mcp(scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, mcp)
         else:
             await threaded(scope, receive, send)
 
     return application
 
 
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            open_files_raise()
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+async def _lifespan(receive, send, mcp: McpApplication) -> None:
+    # Entered and left in this one task, as the MCP session manager's task group requires.
+    async with AsyncExitStack() as running:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                open_files_raise()
+                await running.enter_async_context(mcp.lifespan())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await running.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 application = application_build()

@@ -291,6 +291,26 @@ def test_every_route_is_in_the_table():
     assert not stale, f"entries of the permission table with no route: {stale}"
 
 
+def test_the_mcp_endpoint_is_outside_the_urlconf_and_its_roles_are_pinned_elsewhere():
+    """``/mcp`` is not a Django route: ``exceptions_app/asgi.py`` hands it to the MCP server's own ASGI
+    app before Django sees the request, so the walk of the URL resolver above never meets it and it
+    has no row in the table. Its access rules are the API's agent rules and are pinned against the
+    real server by ``tests/test_mcp.py``: anonymous and an invalid token 401, an operator or a
+    supervisor 403, an agent scoped to another workflow refused by every tool (forbidden, or
+    not_found for an item it may not see), the workflow's agent served. This test fails if the path
+    ever becomes a Django route (then it needs a row here) or stops going to the MCP app."""
+    from django.urls import Resolver404, resolve
+
+    from exceptions_app.integrations.mcp.http import is_mcp_path
+
+    for path in ("/mcp", "/mcp/"):
+        assert is_mcp_path(path)
+        with pytest.raises(Resolver404):
+            resolve(path)
+    assert not is_mcp_path("/mcpx")
+    assert not is_mcp_path("/api/v1/mcp")
+
+
 # The only routes an anonymous caller may use. Health and readiness are for load balancers and
 # carry nothing; the sign-in and sign-out pages must answer before there is a session; the admin's
 # own sign-in and sign-out likewise; the API catch-all answers 404 before authentication and

@@ -1,0 +1,1 @@
+"""Tollgate spoken in the agents' own protocols (MCP; see docs/integrations/)."""
