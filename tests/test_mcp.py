@@ -3,6 +3,7 @@ against the real server process (gunicorn, uvicorn workers, exceptions_app.asgi,
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 
@@ -251,3 +252,61 @@ def test_stdio_console_script_lists_tools_and_waits_for_a_review(asgi_server_fac
     assert proceed.structured_content["verdict"] == "proceed"
     assert bad.is_error
     assert "confidence" in bad.content[0].text
+
+    # The documented example (docs/integrations/mcp.md) runs, over HTTP and through the script.
+    for extra in ([], ["--stdio"]):
+        example = subprocess.run(
+            [sys.executable, "examples/mcp_agent.py", "--url", server.url, "--confidence", "0.97", *extra],
+            cwd=ROOT,
+            # As in an activated virtualenv: tollgate-mcp is on the PATH.
+            env={"PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "TOLLGATE_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert example.returncode == 0, example.stderr
+        assert "verdict: proceed" in example.stdout
+        assert "acting on:" in example.stdout
+
+
+@pytest.mark.timeout(180)
+def test_waiting_tools_hold_no_thread_other_calls_answer_while_many_wait(
+    asgi_server_factory, agent_client, operator_client
+):
+    """Two threads for the whole process, twenty tools waiting: the gate still answers at once."""
+    server = asgi_server_factory(TOLLGATE_WEB_THREADS="2")
+    token = _token("busy-bot")
+    waiters = 20
+
+    async def scenario():
+        async with _http_client(server, token) as client:
+            waiting = [asyncio.Event() for _ in range(waiters)]
+
+            def reporter(event: asyncio.Event):
+                async def on_progress(done, total, message) -> None:
+                    event.set()
+
+                return on_progress
+
+            calls = [
+                asyncio.create_task(
+                    client.call_tool("request_review", _review(f"busy-{n}", 0.5, 90), progress_callback=reporter(event))
+                )
+                for n, event in enumerate(waiting)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in waiting)), 60)
+            started = time.monotonic()
+            proceed = await client.call_tool("request_review", _review("busy-proceed", 0.97, 0))
+            answered_in = time.monotonic() - started
+            ids = [await asyncio.to_thread(_item_id, f"busy-{n}") for n in range(waiters)]
+            for item_id in ids:
+                await asyncio.to_thread(_resolve, operator_client, item_id, "approve")
+            results = await asyncio.wait_for(asyncio.gather(*calls), 60)
+            return proceed, answered_in, ids, results
+
+    proceed, answered_in, ids, results = asyncio.run(scenario())
+
+    assert proceed.structured_content["verdict"] == "proceed"
+    assert answered_in < 3.0, answered_in
+    assert sorted(result.structured_content["exception_id"] for result in results) == sorted(ids)
+    assert all(result.structured_content["resolution"]["outcome"] == "approve" for result in results)
