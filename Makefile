@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-fast lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ test: $(VENV)/.dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop, under 2 minutes: the engine-free unit tests, then the API and service tests (PostgreSQL
+# and Redis, no browser, no worker process). The full suite (`make test`) is CI's.
+FAST_TESTS ?= tests/test_lifecycle_api.py tests/test_gate_verdicts.py tests/test_gate_errors.py \
+	tests/test_gate_batch_and_items.py tests/test_delivery_api.py tests/test_workflows_api.py tests/test_item_reads.py \
+	tests/test_queue_configuration.py tests/test_tokens.py tests/test_rules_everywhere.py tests/test_item_state_changes.py
+test-fast: $(VENV)/.dev
+	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=unit-tests-only $(BIN)/pytest -q -p no:cacheprovider tests/unit
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not browser and not worker and not demo" $(FAST_TESTS) $(PYTEST_ARGS)
 
 # Every benchmark in bench/ with one table (bench/run.py); FULL=1 for full sizes (about an hour) and the fuzz test.
 bench: $(VENV)/.dev

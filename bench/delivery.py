@@ -626,6 +626,24 @@ def _lat(figures: dict) -> str:
     return f"p50 {figures['p50_ms']} / p95 {figures['p95_ms']} / p99 {figures['p99_ms']} / max {figures['max_ms']} ms"
 
 
+def _phase_rows(name: str, shape: str, phase: dict, limit_p95: float) -> list[tuple]:
+    """The latency, database and breakdown rows of one phase (idle or load)."""
+    latency, db = phase["latency"], phase["db_resolved_to_delivered"]
+    db_ratio = _ratio(db["p95_ms"], limit_p95)
+    return [
+        (
+            f"{name}.latency",
+            shape,
+            _lat(latency),
+            f"p95 < {TARGET_P95_MS:.0f} ms",
+            _ratio(latency["p95_ms"], limit_p95),
+            latency["p95_ms"] < TARGET_P95_MS and phase["arrived"] > 0,
+        ),
+        (f"{name}.db", shape, f"resolved_at->delivered_at {_lat(db)}", "(report)", db_ratio, None),
+        (f"{name}.breakdown", shape, _breakdown(phase) + " ms p50/p95", "(report)", "-", None),
+    ]
+
+
 def _breakdown(phase: dict) -> str:
     names = {
         "resolved_at_to_return": "commit+publish",
@@ -645,23 +663,7 @@ def table(
     limit_p95 = limit["p95_ms"]
     rows = [
         ("celery.round_trip", shapes["limit"], _lat(limit), "(the limit)", "1.0x", None),
-        (
-            "idle.latency",
-            shapes["idle"],
-            _lat(idle["latency"]),
-            f"p95 < {TARGET_P95_MS:.0f} ms",
-            _ratio(idle["latency"]["p95_ms"], limit_p95),
-            idle["latency"]["p95_ms"] < TARGET_P95_MS and idle["arrived"] > 0,
-        ),
-        (
-            "idle.db",
-            shapes["idle"],
-            "resolved_at->delivered_at " + _lat(idle["db_resolved_to_delivered"]),
-            "(report)",
-            _ratio(idle["db_resolved_to_delivered"]["p95_ms"], limit_p95),
-            None,
-        ),
-        ("idle.breakdown", shapes["idle"], _breakdown(idle) + " ms p50/p95", "(report)", "-", None),
+        *_phase_rows("idle", shapes["idle"], idle, limit_p95),
         (
             "load.rate",
             shapes["load"],
@@ -672,23 +674,7 @@ def table(
             "-",
             resolver["achieved_per_s"] >= 0.99 * shapes["rate"] and not resolver["errors"],
         ),
-        (
-            "load.latency",
-            shapes["load"],
-            _lat(load["latency"]),
-            f"p95 < {TARGET_P95_MS:.0f} ms",
-            _ratio(load["latency"]["p95_ms"], limit_p95),
-            load["latency"]["p95_ms"] < TARGET_P95_MS and load["arrived"] > 0,
-        ),
-        (
-            "load.db",
-            shapes["load"],
-            "resolved_at->delivered_at " + _lat(load["db_resolved_to_delivered"]),
-            "(report)",
-            _ratio(load["db_resolved_to_delivered"]["p95_ms"], limit_p95),
-            None,
-        ),
-        ("load.breakdown", shapes["load"], _breakdown(load) + " ms p50/p95", "(report)", "-", None),
+        *_phase_rows("load", shapes["load"], load, limit_p95),
         (
             "load.queue",
             shapes["load"],

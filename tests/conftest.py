@@ -1,4 +1,8 @@
-"""Shared fixtures: real PostgreSQL, real Redis, real Celery workers, real Chromium."""
+"""Shared fixtures: real PostgreSQL, real Redis, real Celery workers, real Chromium.
+
+The engines are required by the fixtures that use them, not by the session: tests/unit runs with
+none (`make test-fast` runs it first), and a test that needs the database checks both engines once,
+then flushes this run's Redis database."""
 
 import os
 import socket
@@ -16,12 +20,16 @@ def _answers(url: str, default_port: int) -> bool:
         return False
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+@pytest.fixture(scope="session")
+def engines() -> None:
+    """PostgreSQL and Redis, answering; the whole run stops with the reason if either is missing."""
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url.startswith("redis://"):
         pytest.exit(
-            "The suite runs on PostgreSQL and Redis: run it with `make test` (or set DATABASE_URL and REDIS_URL).", 2
+            "These tests run on PostgreSQL and Redis: run them with `make test` (or set DATABASE_URL and REDIS_URL);"
+            " tests/unit needs neither.",
+            2,
         )
     if not _answers(database_url, 5432):
         pytest.exit(
@@ -39,10 +47,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     redis.Redis.from_url(redis_url).flushdb()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _wait_listener_stopped_at_the_end(django_db_setup):
-    """The waits' listener thread holds a database connection; the test database cannot be dropped
-    while it is open."""
+@pytest.fixture(scope="session")
+def django_db_setup(engines, django_db_setup):
+    """pytest-django's database setup, after the engines are checked (every database test passes here).
+    At the end the waits' listener thread stops first: it holds a database connection, and the test
+    database cannot be dropped while it is open."""
     yield
     from exceptions_app.waits.hub import wait_hub
 
@@ -58,19 +67,31 @@ def _fresh_local_caches() -> None:
     local_caches_clear()
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files_for_browsers(request):
-    """live_server serves static files through the finders, which do not know the manifest's hashed
-    names (WhiteNoise serves those in production); browser tests use plain names instead."""
-    if request.node.get_closest_marker("browser") is None:
-        yield
-        return
-    settings = request.getfixturevalue("settings")
+@pytest.fixture
+def plain_static_and_fresh_caches(settings):
+    """Pages with plain static names, and per-process caches emptied before and after.
+
+    live_server serves static files through the finders, which do not know the manifest's hashed
+    names (WhiteNoise serves those in production), and the hashed names are whatever the last
+    collectstatic wrote. WhiteNoise would also scan STATIC_ROOT whenever a test client builds its
+    middleware: autorefresh skips that scan (it costs time and races with a concurrent collectstatic).
+    Rolled-back rows must not survive in another test's lookup caches."""
+    from exceptions_app.services.local_cache import local_caches_clear
+
+    settings.WHITENOISE_AUTOREFRESH = True
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    local_caches_clear()
     yield
+    local_caches_clear()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files_for_browsers(request):
+    if request.node.get_closest_marker("browser") is not None:
+        request.getfixturevalue("plain_static_and_fresh_caches")
 
 
 from tests.fixtures.browser import browser, page  # noqa: E402
@@ -98,6 +119,7 @@ __all__ = [
     "billing_workflow",
     "browser",
     "celery_worker",
+    "engines",
     "operator_client",
     "page",
     "receiver",

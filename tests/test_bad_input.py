@@ -33,30 +33,14 @@ from exceptions_app.models import (
     WorkerPing,
     Workflow,
 )
-from exceptions_app.services.local_cache import local_caches_clear
 from exceptions_app.services.tokens import principal_ensure, token_revoke
 from exceptions_app.strict_json import MAX_DEPTH
 from tests.fixtures.gate import BILLING, billing_document, decision_body, hold, invoice_output
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_and_fresh_caches")]
 
 NUL = "\x00"
 DEEP = "[" * 10_000 + "]" * 10_000
-
-
-@pytest.fixture(autouse=True)
-def _isolated(settings):
-    """Fresh per-process caches; plain static names (the hashed ones belong to the last collectstatic)."""
-    # WhiteNoise scans STATIC_ROOT whenever a test client builds its middleware; these tests serve
-    # no static file, so skip the scan (it costs time and races with a concurrent collectstatic).
-    settings.WHITENOISE_AUTOREFRESH = True
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    local_caches_clear()
-    yield
-    local_caches_clear()
 
 
 def _state() -> tuple:

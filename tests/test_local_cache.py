@@ -3,21 +3,13 @@ changes made behind the application's back (another process) apply within the ca
 
 import time
 
-import pytest
 from django.db import connection
 
 from exceptions_app.models import Workflow
-from exceptions_app.services.local_cache import LocalCache, local_caches_clear
+from exceptions_app.services.local_cache import LocalCache
 from tests.fixtures.gate import BILLING, decision_body
 
 URL = "/api/v1/decisions"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    local_caches_clear()
-    yield
-    local_caches_clear()
 
 
 def _revoke_behind_the_apps_back(token_pk: int) -> None:

@@ -95,19 +95,8 @@ REFUSALS = (401, 403, 404, LOGIN, ADMIN_LOGIN)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_caches(settings):
-    """Rolled-back rows must not survive in the per-process lookup caches of another test. Pages
-    use plain static names: the hashed ones are whatever the last collectstatic wrote."""
-    # WhiteNoise scans STATIC_ROOT whenever a test client builds its middleware; these tests serve
-    # no static file, so skip the scan (it costs time and races with a concurrent collectstatic).
-    settings.WHITENOISE_AUTOREFRESH = True
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    local_caches_clear()
-    yield
-    local_caches_clear()
+def _isolated(plain_static_and_fresh_caches):
+    """Pages with plain static names and fresh per-process caches (tests/conftest.py says why)."""
 
 
 def row(*outcomes) -> dict:
