@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast lint format bench clean
+.PHONY: run test test-fast lint format bench clean axe
+AXE := tests/axe/node_modules/axe-core/axe.min.js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,14 @@ run: $(VENV)/.runtime
 	DEBUG=$${DEBUG:-true} TOLLGATE_CALLBACK_ALLOW=$${TOLLGATE_CALLBACK_ALLOW:-127.0.0.1} \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
-test: $(VENV)/.dev
+# axe-core for the accessibility browser tests: from npm at the version tests/axe/package-lock.json pins.
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --silent
+	touch $@
+
+axe: $(AXE)
+
+test: $(VENV)/.dev $(AXE)
 	SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \

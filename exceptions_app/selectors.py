@@ -87,6 +87,17 @@ def item_visible_get(*, principal: Principal, item_id: int) -> ExceptionItem:
     return item
 
 
+def items_claimed_by(*, principal: Principal) -> QuerySet[ExceptionItem]:
+    """The items this person holds a claim on, live or lapsed (a lapsed lease still blocks nobody but
+    is still theirs until someone else claims it), soonest lease end first."""
+    return (
+        ExceptionItem.objects.filter(status=ItemStatus.CLAIMED, claimed_by_id=principal.user_id)
+        .select_related("workflow", "queue")
+        .only("id", "status", "priority", "claim_expires_at", "due_at", "workflow__name", "queue__name")
+        .order_by("claim_expires_at", "id")
+    )
+
+
 def queues_visible_to(principal: Principal) -> QuerySet[Queue]:
     if rules.principal_is_supervisor(principal):
         return Queue.objects.all()

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "review.context.undo_offer",
             ],
         },
     },
@@ -219,6 +220,8 @@ SPECTACULAR_SETTINGS = {
 }
 # How long a claim lasts without renewal; the console renews it while the operator is active.
 TOLLGATE_CLAIM_LEASE_SECONDS = env_int("TOLLGATE_CLAIM_LEASE_SECONDS", 600, minimum=10)
+# A decision made in the console can be undone this long; its delivery waits until then.
+TOLLGATE_UNDO_SECONDS = env_int("TOLLGATE_UNDO_SECONDS", 8, minimum=0, maximum=300)
 # An item is "due soon" (and gains priority) in the last quarter of its SLA window.
 TOLLGATE_SLA_NEAR_FRACTION_PERCENT = env_int("TOLLGATE_SLA_NEAR_FRACTION_PERCENT", 25, minimum=1, maximum=100)
 # Gate decisions older than this are purged (items keep their captured state).

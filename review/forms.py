@@ -4,12 +4,16 @@ from django import forms
 
 from exceptions_app import rules
 from exceptions_app.models import ItemStatus
+from exceptions_app.rules import REASON_CODE_HELP, reason_code_validator
 from exceptions_app.strict_json import JsonRefused, strict_loads
 
 
-def errors_named(form: forms.Form) -> str:
-    """Each refused field with its reasons, for the message a refused form answers with."""
-    return "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
+def errors_in_words(form: forms.Form) -> str:
+    """Each refused field by its label, with its reasons, for the message a refused form answers with."""
+    return "; ".join(
+        f"{form[name].label if name in form.fields else 'Form'}: {' '.join(problems)}"
+        for name, problems in form.errors.items()
+    )
 
 
 class SingleValuedForm(forms.Form):
@@ -25,10 +29,45 @@ class SingleValuedForm(forms.Form):
 
 
 class RejectForm(SingleValuedForm):
-    reason_code = forms.CharField(
-        max_length=64, label="Reason code", help_text=rules.REASON_CODE_HELP, validators=[rules.reason_code_validator]
+    """A rejection's reason: one of the policy's ``reject_reasons`` (r, then 1 to 9) or, where the
+    policy allows it, a typed code. ``cleaned_data["code"]`` is the one chosen."""
+
+    reason_code = forms.ChoiceField(required=False, widget=forms.RadioSelect, label="Reason")
+    reason_text = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Other reason code",
+        help_text=REASON_CODE_HELP,
+        validators=[reason_code_validator],
     )
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, reasons=(), free_text: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if reasons:
+            self.fields["reason_code"].choices = [
+                (reason["code"], f"{number}. {reason['label']}" if number <= 9 else reason["label"])
+                for number, reason in enumerate(reasons, start=1)
+            ]
+        else:
+            del self.fields["reason_code"]
+        if not free_text:
+            del self.fields["reason_text"]
+        elif reasons:
+            self.fields["reason_text"].help_text = f"instead of a reason above: {REASON_CODE_HELP}"
+        else:
+            self.fields["reason_text"].label = "Reason code"
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen, typed = cleaned.get("reason_code"), cleaned.get("reason_text")
+        if chosen and typed:
+            self.add_error("reason_text", "Pick a reason above or type one, not both.")
+        elif not chosen and not typed and not self.has_error("reason_text"):
+            first = "reason_code" if "reason_code" in self.fields else "reason_text"
+            self.add_error(first, "A rejection needs a reason.")
+        cleaned["code"] = chosen or typed
+        return cleaned
 
 
 class NoteForm(SingleValuedForm):
@@ -84,9 +123,11 @@ class SearchForm(forms.Form):
 
 class BulkForm(SingleValuedForm):
     items = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Items")
-    action = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    # No default: "Apply to selected" must never approve because nobody chose otherwise.
+    action = forms.ChoiceField(choices=[("", "Choose…"), ("approve", "Approve"), ("reject", "Reject")])
+    confirmed = forms.BooleanField(required=False)
     reason_code = forms.CharField(
-        max_length=64, required=False, help_text="required to reject", validators=[rules.reason_code_validator]
+        max_length=64, required=False, help_text="required to reject", validators=[reason_code_validator]
     )
 
     def __init__(self, *args, item_ids=(), **kwargs):

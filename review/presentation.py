@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from exceptions_app.models import AuditEvent, ExceptionItem
+from exceptions_app.policy import review
 
 
 def pretty(value) -> str:
@@ -26,13 +27,27 @@ def diff_lines(before, after) -> list[tuple[str, str]]:
     return lines
 
 
-def explained_reasons(item: ExceptionItem) -> list[dict]:
-    """Each reason the item was held, with the rule's description and expression when it is a rule."""
-    rules = {rule["code"]: rule for rule in item.policy_version.document.get("rules", [])}
+def shown_value(value) -> str:
+    """A captured value as the evidence table shows it: strings bare, the rest as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def explained_reasons(item: ExceptionItem, captured: dict) -> list[dict]:
+    """Each reason the item was held: the rule's description, the values it compared (its
+    evidence), and its expression (folded away on the page)."""
+    document = item.policy_version.document
+    rules = {rule["code"]: rule for rule in document.get("rules", [])}
+    evidence = review.evidence(document, reasons=item.reasons, captured=captured)
     shown = []
     for reason in item.reasons:
         rule = rules.get(reason.get("code"), {})
-        shown.append({**reason, "description": rule.get("description", ""), "when": rule.get("when", "")})
+        fields = [
+            {**field, "shown": "" if field["missing"] else shown_value(field["value"])}
+            for field in evidence.get(reason.get("code"), [])
+        ]
+        shown.append(
+            {**reason, "description": rule.get("description", ""), "when": rule.get("when", ""), "evidence": fields}
+        )
     return shown
 
 
@@ -47,9 +62,17 @@ def item_view(item: ExceptionItem, *, viewer) -> dict:
     thresholds = item.policy_version.document["thresholds"]
     events = list(AuditEvent.objects.filter(item=item).order_by("created_at", "id"))
     mine = item.status == "claimed" and item.claimed_by_id == viewer.pk
+    document = item.policy_version.document
+    captured = {"output": item.proposal, "input": item.input, "context": item.context}
+    sections = review.review_fields(document, captured=captured)
+    for section in sections:
+        for field in section["fields"]:
+            field["shown"] = shown_value(field["value"])
     return {
         "item": item,
-        "reasons": explained_reasons(item),
+        "reasons": explained_reasons(item, captured),
+        "review_sections": sections,
+        "confirm_risks": review.confirmation_risks(document, reasons=item.reasons, value_at_risk=item.value_at_risk),
         "threshold": thresholds["auto_approve"],
         "proposal_json": pretty(item.proposal),
         "input_json": pretty(item.input),

@@ -20,6 +20,7 @@ urlpatterns = [
     path("items/<int:item_id>/comment", views_items.item_comment, name="item_comment"),
     path("items/<int:item_id>/edit/preview", views_items.item_edit_preview, name="item_edit_preview"),
     path("items/<int:item_id>/modify", views_items.item_modify, name="item_modify"),
+    path("items/<int:item_id>/undo", views_items.item_undo, name="item_undo"),
     path("items/<int:item_id>/reassign", views_items.item_reassign, name="item_reassign"),
     path("items/<int:item_id>/reprioritise", views_items.item_reprioritise, name="item_reprioritise"),
     path("dashboard", views_dashboard.dashboard, name="dashboard"),

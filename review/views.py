@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 from exceptions_app import rules
 from exceptions_app.errors import DomainError
 from exceptions_app.models import WorkerHeartbeat, WorkerPing
-from exceptions_app.selectors import queue_visible_get, queues_with_stats
+from exceptions_app.selectors import items_claimed_by, queue_visible_get, queues_with_stats
 from exceptions_app.services.items import item_claim_next
 from exceptions_app.tasks.health import worker_ping as worker_ping_task
-from review.access import person_for
+from review.access import login_required_home, person_for
 
 
 def _worker_context() -> dict:
@@ -27,10 +27,11 @@ def _worker_context() -> dict:
 
 
 def _queues_context(request) -> dict:
-    queues = queues_with_stats(principal=person_for(request))
+    principal = person_for(request)
+    queues = queues_with_stats(principal=principal)
     for queue in queues:
         queue["sla_stage"] = rules.sla_stage(queue["oldest_age_seconds"], queue["sla_seconds"])
-    return {"queues": queues}
+    return {"queues": queues, "my_claims": list(items_claimed_by(principal=principal)), "claims_back": "/"}
 
 
 @require_GET
@@ -46,17 +47,23 @@ def queue_table(request):
 
 
 @require_POST
-@login_required
+@login_required_home
 def queue_next(request, name: str):
-    """Claim the most urgent item of the queue and open it."""
+    """Open the item the operator already holds in this queue, or else claim its most urgent one.
+    Taking another while one is held would leave the first leased and out of sight."""
     principal = person_for(request)
     try:
-        item = item_claim_next(queue=queue_visible_get(principal=principal, name=name), principal=principal)
+        queue = queue_visible_get(principal=principal, name=name)
+        held = items_claimed_by(principal=principal).filter(queue=queue).first()
+        if held is not None:
+            messages.info(request, f"You already hold item {held.pk} in the {name} queue: here it is.")
+            return redirect("review:item", item_id=held.pk)
+        item = item_claim_next(queue=queue, principal=principal)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, f"{error.message[:1].upper()}{error.message[1:]}.")
         return redirect("review:home")
     if item is None:
-        messages.info(request, f"Queue {name} is empty. Nice work.")
+        messages.info(request, f"The {name} queue is empty: nothing was claimed.")
         return redirect("review:home")
     return redirect("review:item", item_id=item.pk)
 
@@ -69,7 +76,7 @@ def worker_status(request):
 
 
 @require_POST
-@login_required
+@login_required_home
 def worker_ping(request):
     person_for(request)
     with transaction.atomic():

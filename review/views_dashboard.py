@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -144,5 +145,5 @@ def dead_letters_redeliver(request):
         response = _dashboard_page(request, status=400)
         return replace_url(response, reverse("review:dashboard")) if request.htmx else response
     count = deliveries_redeliver(delivery_ids=ids, actor=principal.user)
-    messages.success(request, f"{count} deliveries put back in the outbox.")
+    messages.success(request, f"Put {count} deliver{pluralize(count, 'y,ies')} back in the outbox to send again.")
     return redirect("review:dashboard")

@@ -1,4 +1,8 @@
-"""Work mode: one item, its captured state, and the actions on it."""
+"""Work mode: one item, its captured state, and the actions on it.
+
+A refused action answers the item's page again with the panel it came from open, the values typed
+in it kept, and the reason beside the field (or at the top of the panel when it is not a field's),
+which takes the focus. The address bar always shows the item's page, never the action's URL."""
 
 from datetime import timedelta
 
@@ -9,51 +13,82 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
 from exceptions_app import rules
 from exceptions_app.errors import DomainError, InvalidInput
+from exceptions_app.policy import review
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
-from exceptions_app.selectors import item_visible_check, item_visible_get
+from exceptions_app.selectors import item_visible_check, item_visible_get, items_claimed_by
 from exceptions_app.services import items as lifecycle
+from exceptions_app.services.undo import item_resolution_undo, undo_window
 from review import forms
-from review.access import person_for
-from review.forms import errors_named
+from review.access import login_required_keeping_decision, pending_decision_take, person_for
+from review.context import UNDO_OFFER
 from review.presentation import diff_lines, item_view, pretty
 
+# Each panel of the item page and its form; ids are prefixed by the panel so no two fields share one.
+PANELS = {
+    "reject": forms.RejectForm,
+    "escalate": forms.NoteForm,
+    "snooze": forms.SnoozeForm,
+    "comment": forms.CommentForm,
+    "reassign": forms.ReassignForm,
+    "priority": forms.PriorityForm,
+}
 
-def _page(request, item_id: int, *, status: int = 200, **extra):
+
+def _panel_form(panel: str, data=None, *, item, **kwargs):
+    if panel == "reject":
+        document = item.policy_version.document
+        kwargs |= {"reasons": review.reject_reasons(document), "free_text": review.reject_free_text_allowed(document)}
+    return PANELS[panel](data, auto_id=f"{panel}_%s", **kwargs)
+
+
+def _page(request, item_id: int, *, status: int = 200, bound: dict | None = None, **extra):
     principal = person_for(request)
     item = item_visible_get(principal=principal, item_id=item_id)
+    panel_forms = {f"{panel}_form": _panel_form(panel, item=item) for panel in PANELS}
+    panel_forms["priority_form"] = _panel_form("priority", item=item, initial={"priority": item.priority})
     context = {
         **item_view(item, viewer=request.user),
-        "reject_form": forms.RejectForm(),
-        "snooze_form": forms.SnoozeForm(),
-        "note_form": forms.NoteForm(),
-        "comment_form": forms.CommentForm(),
+        **panel_forms,
+        **(bound or {}),
         "is_supervisor": rules.principal_is_supervisor(principal),
-        "reassign_form": forms.ReassignForm(),
-        "priority_form": forms.PriorityForm(initial={"priority": item.priority}),
         "modify_form": forms.ModifyForm(initial={"output": pretty(item.proposal)}),
+        "my_claims": list(items_claimed_by(principal=principal)),
+        "pending": pending_decision_take(request, item_id=item_id),
         **extra,
     }
-    return TemplateResponse(request, "review/item.html", context, status=status)
+    response = TemplateResponse(request, "review/item.html", context, status=status)
+    # A refusal answers a POST with this page: the address must stay the item's, which can be reloaded.
+    return replace_url(response, reverse("review:item", args=[item_id])) if request.method == "POST" else response
 
 
-def _refused(request, item_id: int, message: str, *, status: int):
-    """A refused action: the item's page again with the reason, and the status saying why (400 bad
-    input, 403 not yours to do, 409 an illegal transition or a lost lease). Nothing was written.
-    htmx swaps it in (htmx-config in base.html) and keeps the item's address in the bar."""
-    messages.error(request, message)
-    response = _page(request, item_id, status=status)
-    return replace_url(response, reverse("review:item", args=[item_id])) if request.htmx else response
+def _refused(request, item_id: int, message: str, *, status: int, panel: str = "", form=None):
+    """A refused action: the item's page again with the status saying why (400 bad input, 403 not
+    yours to do, 409 an illegal transition or a lost lease). Nothing was written. The panel the
+    action came from is open with what was typed; the reason is in it and takes the focus."""
+    if not panel:
+        messages.error(request, message)
+    bound = {f"{panel}_form": form} if panel and form is not None else {}
+    return _page(request, item_id, status=status, bound=bound, open_panel=panel, refusal=message)
 
 
 @require_GET
 @login_required
 def item_page(request, item_id: int):
     return _page(request, item_id)
+
+
+def _back_or_item(request, item_id: int):
+    """Where a claim list's Release came from (a page of this site), else the item's page."""
+    back = request.POST.get("back", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("review:item", item_id=item_id)
 
 
 def _after_resolution(request, item, principal, *, queue):
@@ -65,32 +100,53 @@ def _after_resolution(request, item, principal, *, queue):
         return redirect("review:item", item_id=item.pk)
     next_item = lifecycle.item_claim_next(queue=queue, principal=principal)
     if next_item is None:
-        messages.info(request, f"Queue {queue.name} is empty. Nice work.")
+        messages.info(request, f"The {queue.name} queue is empty. Nice work.")
         return redirect("review:home")
     return redirect("review:item", item_id=next_item.pk)
 
 
-def _act(request, item_id: int, action, *, form_class=None, resolves=False):
+def _offer_undo(request, item, said: str) -> None:
+    """Say what was decided; a resolution can be undone until its delivery is released."""
+    if item.status == "resolved" and undo_window():
+        request.session[UNDO_OFFER] = {
+            "item_id": item.pk,
+            "said": said,
+            "until": (item.resolved_at + undo_window()).isoformat(),
+        }
+    else:
+        messages.success(request, said)
+
+
+def _act(request, item_id: int, action, *, panel: str = "", form_class=None, done=None):
+    """Run ``action`` with the form's cleaned data. ``done(item)`` names a resolution in plain
+    English, and then the next item of the worked queue is loaded; without it, the item's page."""
     principal = person_for(request)
-    worked_queue = item_visible_get(principal=principal, item_id=item_id).queue
-    data = {}
+    item = item_visible_get(principal=principal, item_id=item_id)
+    worked_queue = item.queue
+    data, form = {}, None
     if form_class is not None:
-        form = form_class(request.POST)
+        form = _panel_form(panel, request.POST, item=item) if panel else form_class(request.POST)
         if not form.is_valid():
-            return _refused(request, item_id, f"Nothing changed: {errors_named(form)}", status=400)
-        data = form.cleaned_data
+            message = f"Nothing changed: {forms.errors_in_words(form)}"
+            return _refused(request, item_id, message, status=400, panel=panel, form=form)
+    data = form.cleaned_data if form is not None else {}
     try:
         item = action(principal, data)
     except DomainError as error:
-        return _refused(request, item_id, f"Nothing changed: {error.message}", status=error.status_code)
-    if resolves:
-        messages.success(request, f"Item {item_id} {item.resolution or item.status}.")
+        for field in error.fields:  # the service names the field it refused: show it beside that field
+            if form is not None and field.get("path") in form.fields:
+                form.add_error(field["path"], f"{field['message'][:1].upper()}{field['message'][1:]}.")
+        return _refused(
+            request, item_id, f"Nothing changed: {error.message}.", status=error.status_code, panel=panel, form=form
+        )
+    if done is not None:
+        _offer_undo(request, item, done(item))
         return _after_resolution(request, item, principal, queue=worked_queue)
     return redirect("review:item", item_id=item_id)
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_claim(request, item_id: int):
     return _act(request, item_id, lambda principal, data: lifecycle.item_claim(item_id=item_id, principal=principal))
 
@@ -110,61 +166,105 @@ def item_renew(request, item_id: int):
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_release(request, item_id: int):
-    def release(principal, data):
-        return lifecycle.item_release(item_id=item_id, principal=principal, note=data.get("note", ""))
-
-    return _act(request, item_id, release, form_class=forms.NoteForm)
+    principal = person_for(request)
+    form = forms.NoteForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, item_id, f"Nothing changed: {forms.errors_in_words(form)}", status=400)
+    try:
+        lifecycle.item_release(item_id=item_id, principal=principal, note=form.cleaned_data["note"])
+    except DomainError as error:
+        return _refused(request, item_id, f"Nothing changed: {error.message}.", status=error.status_code)
+    messages.success(request, f"Released item {item_id}: it is back in its queue.")
+    return _back_or_item(request, item_id)
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_approve(request, item_id: int):
-    def approve(principal, data):
-        return lifecycle.item_resolve(item_id=item_id, principal=principal, action="approve", note=data["note"])
+    """One key approves a routine item; an item the policy marks as risky also needs the
+    confirmation that names the risk (``confirmed=yes``, sent by its Confirm button)."""
+    item = item_visible_get(principal=person_for(request), item_id=item_id)
+    risks = review.confirmation_risks(
+        item.policy_version.document, reasons=item.reasons, value_at_risk=item.value_at_risk
+    )
+    if risks and request.POST.get("confirmed") != "yes":
+        message = "Nothing changed: approving this item needs a confirmation. Check the risk below, then confirm."
+        return _page(request, item_id, status=400, open_panel="approve", refusal=message)
 
-    return _act(request, item_id, approve, form_class=forms.NoteForm, resolves=True)
+    def approve(principal, data):
+        return lifecycle.item_resolve(
+            item_id=item_id, principal=principal, action="approve", note=data["note"], hold_delivery=undo_window()
+        )
+
+    return _act(request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.")
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_reject(request, item_id: int):
     def reject(principal, data):
         return lifecycle.item_resolve(
-            item_id=item_id, principal=principal, action="reject", reason_code=data["reason_code"], note=data["note"]
+            item_id=item_id,
+            principal=principal,
+            action="reject",
+            reason_code=data["code"],
+            note=data["note"],
+            hold_delivery=undo_window(),
         )
 
-    return _act(request, item_id, reject, form_class=forms.RejectForm, resolves=True)
+    return _act(
+        request,
+        item_id,
+        reject,
+        panel="reject",
+        form_class=forms.RejectForm,
+        done=lambda item: f"Rejected item {item_id} ({item.reason_code}).",
+    )
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_escalate(request, item_id: int):
     def escalate(principal, data):
         return lifecycle.item_resolve(item_id=item_id, principal=principal, action="escalate", note=data["note"])
 
-    return _act(request, item_id, escalate, form_class=forms.NoteForm, resolves=True)
+    return _act(
+        request,
+        item_id,
+        escalate,
+        panel="escalate",
+        form_class=forms.NoteForm,
+        done=lambda item: f"Escalated item {item_id} to the {item.queue.name} queue.",
+    )
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_snooze(request, item_id: int):
     def snooze(principal, data):
         until = timezone.now() + timedelta(seconds=data["seconds"])
         return lifecycle.item_snooze(item_id=item_id, principal=principal, until=until, note=data["note"])
 
-    return _act(request, item_id, snooze, form_class=forms.SnoozeForm, resolves=True)
+    return _act(
+        request,
+        item_id,
+        snooze,
+        panel="snooze",
+        form_class=forms.SnoozeForm,
+        done=lambda item: f"Snoozed item {item_id} until {timezone.localtime(item.snoozed_until):%H:%M}.",
+    )
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_comment(request, item_id: int):
     def comment(principal, data):
         lifecycle.item_comment_add(item_id=item_id, principal=principal, text=data["text"])
         return None
 
-    return _act(request, item_id, comment, form_class=forms.CommentForm)
+    return _act(request, item_id, comment, panel="comment", form_class=forms.CommentForm)
 
 
 def _edit_check(request, item_id: int) -> dict:
@@ -186,21 +286,26 @@ def item_edit_preview(request, item_id: int):
     return TemplateResponse(request, "review/item.html#edit-check", _edit_check(request, item_id))
 
 
+def _edit_refused(request, item_id: int, context: dict, *, schema_errors, status: int = 400, refusal: str = ""):
+    return _page(
+        request,
+        item_id,
+        status=status,
+        modify_form=context["modify_form"],
+        schema_errors=schema_errors,
+        diff=context["diff"],
+        open_panel="editor",
+        refusal=refusal,
+    )
+
+
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_modify(request, item_id: int):
     context = _edit_check(request, item_id)
     form = context["modify_form"]
     if not form.is_valid() or context["schema_errors"]:
-        return _page(
-            request,
-            item_id,
-            modify_form=form,
-            schema_errors=context["schema_errors"],
-            diff=context["diff"],
-            editor_open=True,
-            status=400,
-        )
+        return _edit_refused(request, item_id, context, schema_errors=context["schema_errors"])
     principal = person_for(request)
     try:
         item = lifecycle.item_resolve(
@@ -209,30 +314,48 @@ def item_modify(request, item_id: int):
             action="modify",
             output=form.cleaned_data["output"],
             note=form.cleaned_data["note"],
+            hold_delivery=undo_window(),
         )
     except InvalidInput as error:
-        return _page(request, item_id, modify_form=form, schema_errors=error.fields, editor_open=True, status=400)
+        return _edit_refused(request, item_id, context, schema_errors=error.fields)
     except DomainError as error:
-        return _refused(request, item_id, f"Nothing changed: {error.message}", status=error.status_code)
-    messages.success(request, f"Item {item_id} approved with your edit.")
+        message = f"Nothing changed: {error.message}."
+        return _edit_refused(request, item_id, context, schema_errors=[], status=error.status_code, refusal=message)
+    _offer_undo(request, item, f"Approved item {item_id} with your edit.")
     return _after_resolution(request, item, principal, queue=context["item"].queue)
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_reassign(request, item_id: int):
     def reassign(principal, data):
         return lifecycle.item_reassign(item_id=item_id, principal=principal, to_username=data["to"])
 
-    return _act(request, item_id, reassign, form_class=forms.ReassignForm)
+    return _act(request, item_id, reassign, panel="reassign", form_class=forms.ReassignForm)
 
 
 @require_POST
-@login_required
+@login_required_keeping_decision
 def item_reprioritise(request, item_id: int):
     def reprioritise(principal, data):
         return lifecycle.item_reprioritise(
             item_id=item_id, principal=principal, priority=data["priority"], note=data["note"]
         )
 
-    return _act(request, item_id, reprioritise, form_class=forms.PriorityForm)
+    return _act(request, item_id, reprioritise, panel="priority", form_class=forms.PriorityForm)
+
+
+@require_POST
+@login_required_keeping_decision
+def item_undo(request, item_id: int):
+    """Take back a decision within its undo window: the item is the operator's again."""
+    principal = person_for(request)
+    item_visible_check(principal=principal, item_id=item_id)
+    request.session.pop(UNDO_OFFER, None)
+    try:
+        item_resolution_undo(item_id=item_id, principal=principal)
+    except DomainError as error:
+        messages.error(request, f"Nothing changed: {error.message}.")
+        return redirect("review:item", item_id=item_id)
+    messages.success(request, f"Undone: item {item_id} is yours again, and nothing was sent.")
+    return redirect("review:item", item_id=item_id)

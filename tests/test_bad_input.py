@@ -818,24 +818,30 @@ def olga(claimed, operator_client) -> Client:
 
 
 def _messages(response) -> str:
-    return " ".join(str(message) for message in response.context["messages"]) if response.context else ""
+    """What the console said: its messages, and a refusal shown in the form's own panel."""
+    if not response.context:
+        return ""
+    said = [str(message) for message in response.context["messages"]]
+    return " ".join([*said, response.context.get("refusal") or ""])
 
 
 @pytest.mark.parametrize(
     ("action", "data", "field"),
     [
-        ("approve", {"note": "n" * 4001}, "note"),
-        ("approve", {"note": f"fine{NUL}"}, "note"),
-        ("reject", {"reason_code": f"wrong{NUL}"}, "reason_code"),
-        ("reject", {"reason_code": "Not A Slug!"}, "reason_code"),
-        ("reject", {"reason_code": "r" * 65}, "reason_code"),
-        ("escalate", {"note": NUL}, "note"),
-        ("snooze", {"seconds": "forever"}, "seconds"),
-        ("snooze", {"seconds": str(10**400)}, "seconds"),
-        ("comment", {"text": f"hi{NUL}"}, "text"),
-        ("comment", {"text": "t" * 4001}, "text"),
-        ("comment", {"text": ""}, "text"),
-        ("release", {"note": NUL}, "note"),
+        ("approve", {"note": "n" * 4001}, "Note"),
+        ("approve", {"note": f"fine{NUL}"}, "Note"),
+        ("reject", {"reason_code": f"wrong{NUL}"}, "Reason"),
+        ("reject", {"reason_code": "Not A Slug!"}, "Reason"),
+        ("reject", {"reason_code": "r" * 65}, "Reason"),
+        ("reject", {"reason_text": "Not A Code!"}, "Other reason code"),
+        ("reject", {"reason_text": f"wrong{NUL}"}, "Other reason code"),
+        ("escalate", {"note": NUL}, "Note"),
+        ("snooze", {"seconds": "forever"}, "Snooze for"),
+        ("snooze", {"seconds": str(10**400)}, "Snooze for"),
+        ("comment", {"text": f"hi{NUL}"}, "Comment"),
+        ("comment", {"text": "t" * 4001}, "Comment"),
+        ("comment", {"text": ""}, "Comment"),
+        ("release", {"note": NUL}, "Note"),
     ],
 )
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
@@ -980,7 +986,7 @@ def test_a_supervisor_reprioritising_beyond_the_range_changes_nothing(claimed, a
         response = client.post(f"/items/{claimed}/reprioritise", {"priority": str(10**400)})
 
     assert response.status_code == 400
-    assert "Nothing changed: priority" in _messages(response)
+    assert "Nothing changed: New priority" in _messages(response)
 
 
 @pytest.mark.parametrize("data", [{}, {"deliveries": ["not-a-message-id", "x"]}], ids=["none", "not-message-ids"])
@@ -1029,12 +1035,12 @@ def test_a_forged_session_cookie_is_anonymous_and_sent_to_sign_in(claimed, cooki
 @pytest.mark.parametrize(
     ("url", "body", "field"),
     [
-        ("/items/bulk", "items={item}&action=approve&action=reject", "action"),
-        ("/items/bulk", "items={item}&action=reject&action=approve&reason_code=wrong_amount", "action"),
-        ("/items/bulk", "items={item}&action=reject&reason_code=a&reason_code=b", "reason_code"),
-        ("/items/{item}/reject", "reason_code=wrong_amount&reason_code=duplicate", "reason_code"),
-        ("/items/{item}/snooze", "seconds=900&seconds=86400", "seconds"),
-        ("/items/{item}/comment", "text=first&text=second", "text"),
+        ("/items/bulk", "items={item}&action=approve&action=reject", "Action"),
+        ("/items/bulk", "items={item}&action=reject&action=approve&reason_code=wrong_amount", "Action"),
+        ("/items/bulk", "items={item}&action=reject&reason_code=a&reason_code=b", "Reason code"),
+        ("/items/{item}/reject", "reason_code=wrong_amount&reason_code=already_adjusted", "Reason"),
+        ("/items/{item}/snooze", "seconds=900&seconds=86400", "Snooze for"),
+        ("/items/{item}/comment", "text=first&text=second", "Comment"),
     ],
 )
 def test_a_repeated_form_field_is_400_naming_it_and_changes_nothing(olga, claimed, url, body, field):

@@ -107,27 +107,6 @@ def test_hostile_captured_state_is_shown_as_text_and_runs_nothing(live_server, p
     assert page.locator("main script, main img").count() == 0
 
 
-def test_a_refused_form_shows_its_reason_on_the_item_page_and_changes_nothing(
-    live_server, page, agent_client, billing_queues
-):
-    operator("olga")
-    item_id = hold(agent_client)
-    sign_in(page, live_server, "olga")
-    page.goto(f"{live_server.url}/items/{item_id}")
-    page.get_by_role("button", name="Claim this item").click()
-    expect(page.get_by_test_id("status")).to_have_text("Claimed")
-
-    page.locator("#reject-panel summary").click()
-    page.get_by_label("Reason code").fill("Not A Slug!")
-    with page.expect_response(re.compile(r"/reject$")) as answer:
-        page.get_by_role("button", name="Reject", exact=True).click()
-
-    assert answer.value.status == 400
-    expect(page.get_by_role("status").first).to_contain_text("Nothing changed: reason_code")
-    expect(page).to_have_url(f"{live_server.url}/items/{item_id}")
-    assert ExceptionItem.objects.get(pk=item_id).status == ItemStatus.CLAIMED
-
-
 def test_bulk_approve_of_twenty_items_audits_each(live_server, page, agent_client, billing_queues):
     operator("olga")
     item_ids = [hold(agent_client, correlation_id=f"bulk-{number}") for number in range(20)]

@@ -187,6 +187,8 @@ CONSOLE = {
     "items/<int:item_id>/comment":            {"POST": row(LOGIN,  403,         403,   404,      ITEM,       ITEM)},
     "items/<int:item_id>/edit/preview":       {"POST": row(LOGIN,  403,         403,   404,      200,        200)},
     "items/<int:item_id>/modify":             {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
+    # Nobody here has a decision to undo: a message on the item's page, nothing changes.
+    "items/<int:item_id>/undo":               {"POST": row(LOGIN,  403,         403,   404, Kept(ITEM), Kept(ITEM))},
     # Supervisor-only actions: an operator of the item's team gets 403 and the reason, nothing changes.
     "items/<int:item_id>/reassign":           {"POST": row(LOGIN,  403,         403,   404,      403,        ITEM)},
     "items/<int:item_id>/reprioritise":       {"POST": row(LOGIN,  403,         403,   404,      403,        ITEM)},
@@ -417,7 +419,7 @@ def _body(route: str, world: World) -> dict:
         "api/v1/deliveries/redeliver": {"delivery_ids": ["msg_none"]},
         "api/v1/workflows/<str:name>": billing_document(),
         "queues/<slug:name>/next": {},
-        "items/bulk": {"items": [str(world.item.pk)], "action": "approve"},
+        "items/bulk": {"items": [str(world.item.pk)], "action": "approve", "confirmed": "on"},
         "items/<int:item_id>/reject": {"reason_code": "wrong_amount"},
         "items/<int:item_id>/snooze": {"seconds": "900"},
         "items/<int:item_id>/comment": {"text": "checked with the customer"},

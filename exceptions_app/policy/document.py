@@ -14,9 +14,14 @@ import cel
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from exceptions_app.rules import REASON_CODE_PATTERN
+
 SEVERITIES = ["low", "medium", "high", "critical"]
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 WORKFLOW_NAME = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+# A field of the captured state a reviewer is shown, e.g. output.iban or context.supplier_iban.
+FIELD_PATH = r"^(output|input|context)(\.[A-Za-z0-9_$-]{1,100}){0,8}$"
+_FIELD_PATHS = {"type": "array", "maxItems": 50, "items": {"type": "string", "pattern": FIELD_PATH}}
 
 # Bounds that must exclude 0 or 1 are checked in _accountability_errors: the schema is also the API's
 # request body in OpenAPI 3.0, whose exclusiveMinimum is a boolean, not draft 2020-12's number.
@@ -58,8 +63,35 @@ POLICY_DOCUMENT_SCHEMA = {
                     "severity": {"enum": SEVERITIES},
                     "queue": {"type": "string", "pattern": SLUG},
                     "description": {"type": "string", "maxLength": 2000},
+                    # Approving an item this rule held takes a confirmation naming the risk.
+                    "confirm": {"type": "boolean"},
+                    # The fields a reviewer compares; without it, the field paths of ``when``.
+                    "evidence": _FIELD_PATHS,
                 },
             },
+        },
+        # Approving an item with at least this value at risk takes a confirmation.
+        "confirm_value_at_risk": {"type": "number", "minimum": 0},
+        # The reasons a reviewer picks from to reject (r, then 1 to 9), and whether a typed code is allowed too.
+        "reject_reasons": {
+            "type": "array",
+            "maxItems": 50,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code", "label"],
+                "properties": {
+                    "code": {"type": "string", "pattern": REASON_CODE_PATTERN},
+                    "label": {"type": "string", "minLength": 1, "maxLength": 200},
+                },
+            },
+        },
+        "reject_free_text": {"type": "boolean"},
+        # What the item page shows as labelled fields, in order, before the raw JSON.
+        "review_layout": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"output": _FIELD_PATHS, "input": _FIELD_PATHS, "context": _FIELD_PATHS},
         },
         "output_schema": {"type": "object"},
         "queue": {"type": "string", "pattern": SLUG},
@@ -166,6 +198,12 @@ def policy_document_errors(document: object) -> list[PolicyError]:
     if "auto_reject" in thresholds and thresholds["auto_reject"] >= thresholds["auto_approve"]:
         errors.append(PolicyError("thresholds.auto_reject", "must be below thresholds.auto_approve"))
     errors += _accountability_errors(document)
+    reject_codes = [reason["code"] for reason in document.get("reject_reasons", [])]
+    for index, code in enumerate(reject_codes):
+        if code in reject_codes[:index]:
+            errors.append(PolicyError(f"reject_reasons[{index}].code", f"duplicate reject reason {code!r}"))
+    if document.get("reject_free_text") is False and not reject_codes:
+        errors.append(PolicyError("reject_free_text", "without reject_reasons, a typed reason code is the only way"))
     seen_codes: set[str] = set()
     for index, rule in enumerate(document.get("rules", [])):
         code = rule["code"]

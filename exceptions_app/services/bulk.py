@@ -11,12 +11,9 @@ def _primary_reason(item: ExceptionItem) -> str:
     return item.reasons[0]["code"] if item.reasons else ""
 
 
-def items_resolve_bulk(
-    *, item_ids: list[int], principal: Principal, action: str, reason_code: str = ""
-) -> tuple[list[int], dict[int, str]]:
-    """Approve or reject several similar items (one workflow, one reason) in one action. Each is
-    claimed and resolved in its own transaction with its own audit events, so one that another
-    operator holds fails alone. Returns the resolved ids and the failures by id."""
+def items_bulk_check(*, item_ids: list[int], action: str) -> list[ExceptionItem]:
+    """The items of a bulk action, or InvalidInput saying why they cannot go together; asked
+    before the operator confirms and again when the action runs."""
     if action not in ("approve", "reject"):
         raise InvalidInput("bulk actions are approve and reject", fields=[{"path": "action", "message": "unknown"}])
     if not item_ids or len(item_ids) > MAX_BULK:
@@ -27,6 +24,16 @@ def items_resolve_bulk(
             "bulk actions need items of one workflow held for one reason",
             fields=[{"path": "items", "message": "mixed workflows or reasons"}],
         )
+    return items
+
+
+def items_resolve_bulk(
+    *, item_ids: list[int], principal: Principal, action: str, reason_code: str = ""
+) -> tuple[list[int], dict[int, str]]:
+    """Approve or reject several similar items (one workflow, one reason) in one action. Each is
+    claimed and resolved in its own transaction with its own audit events, so one that another
+    operator holds fails alone. Returns the resolved ids and the failures by id."""
+    items = items_bulk_check(item_ids=item_ids, action=action)
     resolved, failed = [], {}
     for item in sorted(items, key=lambda row: row.pk):
         try:

@@ -125,7 +125,11 @@ def deliveries_sweep(*, now: datetime | None = None) -> bool:
     return True
 
 
-def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, item=None, decision=None) -> Delivery:
+def _new_delivery(
+    *, workflow, kind, target, queue, payload, public_id, now, item=None, decision=None, hold: timedelta = timedelta()
+) -> Delivery:
+    # A held row (a console decision's undo window) is not due until the hold ends; the sweep
+    # wakes a drain for it then.
     return Delivery(
         public_id=public_id,
         workflow=workflow,
@@ -135,7 +139,7 @@ def _new_delivery(*, workflow, kind, target, queue, payload, public_id, now, ite
         target=target,
         target_queue=queue,
         payload=payload,
-        next_attempt_at=now,
+        next_attempt_at=now + hold,
         give_up_at=now + timedelta(seconds=settings.TOLLGATE_DELIVERY_BUDGET_SECONDS),
         created_at=now,
     )
@@ -147,8 +151,11 @@ def _wake_after_commit(deliveries: list[Delivery]) -> None:
         transaction.on_commit(deliveries_wake)
 
 
-def deliveries_record_for_items(*, items: list[ExceptionItem], now: datetime) -> list[Delivery]:
-    """Outbox rows for resolved or expired items; call inside the transaction that resolved them."""
+def deliveries_record_for_items(
+    *, items: list[ExceptionItem], now: datetime, hold: timedelta = timedelta()
+) -> list[Delivery]:
+    """Outbox rows for resolved or expired items; call inside the transaction that resolved them.
+    ``hold`` keeps them unsent that long (a console decision's undo window)."""
     deliveries = []
     for item in items:
         kind, target, queue = _target(item.callback_url, item.policy_version.document)
@@ -163,10 +170,12 @@ def deliveries_record_for_items(*, items: list[ExceptionItem], now: datetime) ->
                 now=now,
                 public_id=public_id,
                 payload=resolution_payload(item, public_id=public_id),
+                hold=hold,
             )
         )
     Delivery.objects.bulk_create(deliveries)
-    _wake_after_commit(deliveries)
+    if not hold:
+        _wake_after_commit(deliveries)
     return deliveries
 
 

@@ -249,9 +249,11 @@ def item_resolve(
     output: object = None,
     reason_code: str = "",
     note: str = "",
+    hold_delivery: timedelta = timedelta(),
 ) -> ExceptionItem:
     """Approve, modify (edited output checked against the schema of the policy that held it),
-    reject (with a reason code) or escalate (to the queue's escalation queue, with more priority)."""
+    reject (with a reason code) or escalate (to the queue's escalation queue, with more priority).
+    ``hold_delivery`` keeps the resolution unsent that long, so it can be undone (services/undo.py)."""
     if action not in RESOLVE_ACTIONS:
         raise InvalidInput(
             f"action must be one of {', '.join(RESOLVE_ACTIONS)}",
@@ -306,7 +308,7 @@ def item_resolve(
             },
             now=now,
         )
-        judgement_record(item=item, now=now)
+        judgement_record(item=item, now=now, hold=hold_delivery)
     return item
 
 

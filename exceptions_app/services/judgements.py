@@ -3,7 +3,7 @@ event for the workflow, every judgement feeds the drift breaker, a tripped break
 workflow's outputs until a supervisor resets it, and a supervisor publishes a recommended
 threshold. Each write is audited."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -64,12 +64,13 @@ def _current_document(workflow: Workflow) -> dict:
     return PolicyVersion.objects.values_list("document", flat=True).get(pk=workflow.current_policy_id)
 
 
-def judgement_record(*, item: ExceptionItem, now: datetime) -> None:
+def judgement_record(*, item: ExceptionItem, now: datetime, hold: timedelta = timedelta()) -> None:
     """The consequences of resolving ``item``; call inside the transaction that resolved it. A hold's
-    resolution goes back to the waiting workflow; an audit sample's verdict already ran, so only a
-    wrong proceed is delivered, as ``audit.failed``, for the workflow to compensate."""
+    resolution goes back to the waiting workflow (after ``hold``, a console decision's undo window);
+    an audit sample's verdict already ran, so only a wrong proceed is delivered, as
+    ``audit.failed``, for the workflow to compensate."""
     if item.kind != ItemKind.AUDIT:
-        deliveries_record_for_items(items=[item], now=now)
+        deliveries_record_for_items(items=[item], now=now, hold=hold)
     elif item.resolution in WRONG and sampled_verdict(item) == "proceed":
         delivery_record_event(
             workflow=item.workflow,
