@@ -25,6 +25,7 @@ class Axe:
 
     def __init__(self, page):
         assert AXE.exists(), f"axe-core is missing: run `make axe` (npm install in {AXE.parents[2]})"
+        page.set_default_timeout(20_000)  # these walks are long; a busy machine must not fail them
         self.page = page
         self.source = AXE.read_text()
         self.found: list[str] = []
@@ -40,7 +41,15 @@ class Axe:
 
 
 def page_scrolls_sideways(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    wide = page.evaluate(
+        """() => document.documentElement.scrollWidth > window.innerWidth + 1
+            ? Array.from(document.querySelectorAll("main *"))
+                .filter((node) => node.getBoundingClientRect().right > window.innerWidth + 1)
+                .slice(0, 3).map((node) => node.tagName + "." + node.className)
+            : null"""
+    )
+    assert wide is None, f"the page scrolls sideways; wider than the screen: {wide}"
+    return False
 
 
 def test_finding_10_and_axe_on_the_operator_pages_in_every_state(live_server, page, agent_client, billing_queues):
@@ -67,10 +76,9 @@ def test_finding_10_and_axe_on_the_operator_pages_in_every_state(live_server, pa
     axe.check("item, claimed")
     ids = page.evaluate("Array.from(document.querySelectorAll('[id]'), node => node.id)")
     assert sorted({i for i in ids if ids.count(i) > 1}) == []  # finding 11: no duplicate ids
-    sla = page.get_by_test_id("sla")
-    before = sla.inner_text()
-    page.wait_for_timeout(1300)
-    assert sla.inner_text() != before  # finding 11: the SLA countdown ticks
+    before = page.get_by_test_id("sla").inner_text()
+    # finding 11: the SLA countdown ticks (within a few seconds, however busy the machine)
+    page.wait_for_function("(before) => document.querySelector('[data-testid=sla]').innerText !== before", arg=before)
 
     page.keyboard.press("r")
     axe.check("item, reject panel open")
@@ -116,7 +124,7 @@ def test_finding_10_and_axe_on_the_operator_pages_in_every_state(live_server, pa
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     axe.check("403 on the dashboard")
 
-    assert axe.found == []
+    assert not axe.found, "\n".join(axe.found)
     assert ExceptionItem.objects.filter(status=ItemStatus.CLAIMED).count() <= 1
 
 
@@ -147,4 +155,4 @@ def test_finding_11_and_axe_on_the_supervisor_pages(live_server, page, agent_cli
     expect(page.get_by_test_id("panel-refusal")).to_be_visible()
     axe.check("item as supervisor, refusal shown")
 
-    assert axe.found == []
+    assert not axe.found, "\n".join(axe.found)
