@@ -97,6 +97,7 @@ def test_finding_10_and_axe_on_the_operator_pages_in_every_state(live_server, pa
     assert not page_scrolls_sideways(page)
     expect(page.get_by_role("button", name=re.compile("^Approve"))).to_be_visible()
     axe.check("item at 390 px")
+    page.screenshot(path=str(Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "item-390px.png"))
     page.set_viewport_size(DESKTOP)
 
     page.keyboard.press("a")

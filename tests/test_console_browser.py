@@ -114,9 +114,11 @@ def test_bulk_approve_of_twenty_items_audits_each(live_server, page, agent_clien
 
     page.goto(f"{live_server.url}/items/search?status=open&workflow=billing.invoice_adjustment&reason=low_confidence")
     page.get_by_label("Select all shown").check()
+    page.get_by_label("Action", exact=True).select_option("approve")
     page.get_by_test_id("bulk-submit").click()
+    page.get_by_role("button", name="Yes, approve 20 items").click()
 
-    expect(page.get_by_role("status").first).to_contain_text("20 items approved")
+    expect(page.get_by_role("status").first).to_contain_text("Approved 20 items.")
     assert ExceptionItem.objects.filter(pk__in=item_ids, resolution="approve").count() == 20
     assert AuditEvent.objects.filter(item_id__in=item_ids, action="resolved").count() == 20
 

@@ -2,6 +2,7 @@
 delivery leaves, evidence beside the decision, and reasons to reject picked from the policy."""
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -10,6 +11,7 @@ from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, ItemStatu
 from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import hold, invoice_output
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -31,6 +33,7 @@ def test_finding_7_a_risky_item_takes_a_then_enter_on_a_confirmation_naming_the_
     expect(page.get_by_test_id("confirm-risks")).to_contain_text("value at risk 60,000.00 is at or above 50,000")
     confirm = page.get_by_role("button", name=re.compile("^Confirm approval"))
     expect(confirm).to_be_focused()
+    page.screenshot(path=str(SCREENSHOTS / "confirm.png"))
     assert ExceptionItem.objects.get(pk=risky).status == ItemStatus.CLAIMED  # one key approved nothing
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("undo")).to_contain_text(f"Approved item {risky}.")
@@ -109,6 +112,7 @@ def test_finding_8_the_values_each_rule_compared_are_beside_the_proposal(
     expect(fields).to_contain_text("Amount")
     expect(fields).to_contain_text("20000.0")
     expect(page.get_by_test_id("proposal")).not_to_be_visible()  # the raw JSON is one click away
+    page.screenshot(path=str(SCREENSHOTS / "evidence.png"))
 
 
 def test_finding_9_reject_takes_r_then_a_number_and_messages_are_plain_english(

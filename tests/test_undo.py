@@ -80,3 +80,15 @@ def test_decisions_through_the_api_are_not_held(webhook_item):
     delivery = Delivery.objects.get(item_id=webhook_item)
     assert delivery.next_attempt_at <= timezone.now()
     assert delivery.enqueued_at is not None  # published at once
+
+
+def test_the_resolutions_tally_waits_for_the_undo_window_so_an_undone_decision_is_never_counted(webhook_item):
+    from exceptions_app.services.tallies import resolutions_tally
+
+    olga = resolved_by("olga", webhook_item)
+    assert resolutions_tally() == 0  # held: may still be undone
+    item_resolution_undo(item_id=webhook_item, principal=olga)
+    item_resolve(item_id=webhook_item, principal=olga, action="approve", hold_delivery=undo_window())
+    Delivery.objects.filter(item_id=webhook_item).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert resolutions_tally() == 1  # the decision that stood, once

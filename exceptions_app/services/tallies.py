@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from exceptions_app.models import (
     DecisionHourly,
@@ -112,13 +113,15 @@ def resolutions_tally() -> int:
     ``audit.failed`` row carries one): the override rate counts holds only."""
 
     def read(after):
-        return list(
+        rows = list(
             Delivery.objects.filter(id__gt=after, item__isnull=False)
             .exclude(item__kind=ItemKind.AUDIT)
             .order_by("id")
             .values(
                 "id",
                 "workflow_id",
+                "attempts",
+                "next_attempt_at",
                 "item__resolution",
                 "item__confidence",
                 "item__queued_at",
@@ -127,6 +130,13 @@ def resolutions_tally() -> int:
                 "item__resolved_by__username",
             )[:BATCH]
         )
+        # A console decision's row is held, never attempted, while it can still be undone
+        # (services/undo.py): count nothing from it on, so an undone decision is never counted.
+        now = timezone.now()
+        for index, row in enumerate(rows):
+            if row["attempts"] == 0 and row["next_attempt_at"] > now:
+                return rows[:index]
+        return rows
 
     def apply(rows):
         changes: dict = {}
