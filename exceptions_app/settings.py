@@ -226,6 +226,11 @@ TOLLGATE_UNDO_SECONDS = env_int("TOLLGATE_UNDO_SECONDS", 8, minimum=0, maximum=3
 TOLLGATE_SLA_NEAR_FRACTION_PERCENT = env_int("TOLLGATE_SLA_NEAR_FRACTION_PERCENT", 25, minimum=1, maximum=100)
 # Gate decisions older than this are purged (items keep their captured state).
 TOLLGATE_DECISION_RETENTION_DAYS = env_int("TOLLGATE_DECISION_RETENTION_DAYS", 400, minimum=1)
+# Policy replay: a window of up to this many decisions is answered within the request, a larger one
+# by a worker (its answer kept TOLLGATE_REPLAY_KEEP_HOURS); no bound given means the last N days.
+TOLLGATE_REPLAY_SYNC_MAX = env_int("TOLLGATE_REPLAY_SYNC_MAX", 20_000, minimum=0)
+TOLLGATE_REPLAY_KEEP_HOURS = env_int("TOLLGATE_REPLAY_KEEP_HOURS", 24, minimum=1)
+TOLLGATE_REPLAY_DEFAULT_DAYS = env_int("TOLLGATE_REPLAY_DEFAULT_DAYS", 7, minimum=1)
 # Delivery of resolutions back to execution.
 # Host names and CIDR ranges callbacks may reach even when private (everything public is allowed).
 TOLLGATE_CALLBACK_ALLOW = env_hosts_and_networks("TOLLGATE_CALLBACK_ALLOW", [])
@@ -319,6 +324,7 @@ CELERY_TASK_ROUTES = {
     "exceptions_app.tasks.periodic.*": {"queue": "periodic"},
     "exceptions_app.tasks.delivery.deliveries_drain": {"queue": "deliveries"},
     "exceptions_app.tasks.delivery.deliveries_sweep": {"queue": "periodic"},
+    "exceptions_app.tasks.replay.replay_run_execute": {"queue": "default"},
 }
 TOLLGATE_CELERY_QUEUES = ["default", "deliveries", "periodic"]
 # Declared, so a worker started without --queues (the command the Celery docs teach) consumes every
@@ -353,6 +359,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 15.0},
     },
     "snapshots_purge": {"task": "exceptions_app.tasks.periodic.snapshots_purge", "schedule": 3600.0},
+    "replays_purge": {"task": "exceptions_app.tasks.periodic.replays_purge", "schedule": 3600.0},
     "deliveries_sweep": {
         "task": "exceptions_app.tasks.delivery.deliveries_sweep",
         "schedule": float(TOLLGATE_DELIVERY_SWEEP_SECONDS),

@@ -93,8 +93,18 @@ def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
     compiled = _cache.get(version_id)
     if compiled is not None:
         return compiled
+    compiled = policy_build(document, version_id=version_id)
+    with _cache_lock:
+        if len(_cache) >= _CACHE_LIMIT:
+            _cache.clear()
+        _cache[version_id] = compiled
+    return compiled
+
+
+def policy_build(document: dict, *, version_id: int = 0) -> CompiledPolicy:
+    """A compiled policy, not cached: for a draft (replay) that has no version id yet."""
     thresholds = document["thresholds"]
-    compiled = CompiledPolicy(
+    return CompiledPolicy(
         version_id=version_id,
         document=document,
         auto_approve=float(thresholds["auto_approve"]),
@@ -113,11 +123,6 @@ def policy_compile(version_id: int, document: dict) -> CompiledPolicy:
         default_queue=document["queue"],
         sampling=SamplingPlan.from_document(document.get("sampling")),
     )
-    with _cache_lock:
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        _cache[version_id] = compiled
-    return compiled
 
 
 def output_schema_errors(validator: OutputSchema, output: object) -> list[dict]:

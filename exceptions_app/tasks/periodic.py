@@ -4,7 +4,7 @@ from celery import shared_task
 
 from exceptions_app import stats
 from exceptions_app.capacity.report import capacity_reports_warm
-from exceptions_app.services import retention, snapshots, sweeps, tallies
+from exceptions_app.services import replay_runs, retention, snapshots, sweeps, tallies
 
 PERIODIC = {"ignore_result": True, "acks_late": True, "reject_on_worker_lost": True}
 
@@ -52,3 +52,8 @@ def tallies_advance() -> dict:
     advanced = tallies.tallies_advance()
     stats.rollup_figures_warm()
     return advanced
+
+
+@shared_task(**PERIODIC)
+def replays_purge() -> int:
+    return replay_runs.replays_purge()
