@@ -141,6 +141,7 @@ def _endpoints(item_id: int) -> dict:
         "queue": ("supervisor", "PUT", "/api/v1/queues/billing", {"sla_seconds": 900}),
         "cancel": ("agent", "POST", f"/api/v1/exceptions/{item_id}/cancel", {"reason": "withdrawn"}),
         "reset_breaker": ("supervisor", "POST", f"/api/v1/workflows/{BILLING}/reset-breaker", {"note": "reset"}),
+        "replay": ("supervisor", "POST", f"/api/v1/workflows/{BILLING}/replay", {"policy": billing_document()}),
     }
 
 
@@ -303,6 +304,21 @@ def test_nesting_at_the_limit_goes_through_the_gate_and_back(agent_client):
         ("queue", {"teams": "billing-team"}, "teams"),
         ("batch", {"decisions": "all of them"}, "decisions"),
         ("cancel", {"reason": ["no"]}, "reason"),
+        ("replay", {"policy": "billing"}, "policy"),
+        ("replay", {"policy": [billing_document()]}, "policy"),
+        ("replay", {"limit": "ten"}, "limit"),
+        ("replay", {"limit": 0}, "limit"),
+        ("replay", {"limit": 10**12}, "limit"),
+        ("replay", {"since": "last week"}, "since"),
+        ("replay", {"until": 1_700_000_000}, "until"),
+        ("replay", {"samples": 1000}, "samples"),
+        ("replay", {"policy": billing_document(thresholds={"auto_approve": "high"})}, "policy.thresholds"),
+        (
+            "replay",
+            {"policy": billing_document(rules=[{"code": "x", "when": "1 +", "severity": "low"}])},
+            "policy.rules",
+        ),
+        ("replay", {"policy": billing_document(workflow="routing.other")}, "policy.workflow"),
     ],
 )
 def test_a_wrong_type_is_400_naming_the_field(call, endpoint, changes, path):
@@ -438,6 +454,7 @@ def test_rtl_zero_width_and_emoji_round_trip_exactly(agent_client, operator_clie
         ("comment", {"text": f"hello{NUL}"}, "text"),
         ("cancel", {"reason": NUL}, "reason"),
         ("workflow", {"description": f"billing{NUL}"}, "description"),
+        ("replay", {"policy": billing_document(description=f"draft{NUL}")}, "policy.description"),
         ("redeliver", {"delivery_ids": [f"msg_{NUL}"]}, "delivery_ids"),
         ("queue", {"escalation_queue": NUL}, "escalation_queue"),
     ],
@@ -548,6 +565,7 @@ def test_an_idempotency_key_with_nul_is_400(call):
         ("resolve", '"action": "modify", "output": {"amount": NaN}', None),
         ("queue", '"sla_seconds": 1e400', None),
         ("workflow", '"thresholds": {"auto_approve": NaN}', None),
+        ("replay", '"limit": Infinity', None),
     ],
 )
 def test_non_finite_numbers_are_400(call, endpoint, fragment, path):
@@ -1051,3 +1069,12 @@ def test_a_repeated_form_field_is_400_naming_it_and_changes_nothing(olga, claime
 
     assert response.status_code == 400
     assert f"{field}: given more than once" in _messages(response)
+
+
+def test_a_replay_window_that_ends_before_it_starts_is_400_naming_until(call):
+    body = {**call.valid_body("replay"), "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
+
+    with nothing_written():
+        response = call("replay", json.dumps(body))
+
+    assert_error(response, 400, "validation_error", "until")

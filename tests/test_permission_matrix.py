@@ -52,6 +52,7 @@ from exceptions_app.models import (
     PolicyVersion,
     Principal,
     Queue,
+    ReplayRun,
     Team,
     WorkerPing,
     Workflow,
@@ -149,6 +150,8 @@ API = {
     "api/v1/workflows/<str:name>/reset-breaker": {"POST": row(401, 403,         403,   403,      403,        409)},
     "api/v1/workflows/<str:name>":            {"GET":  row(401,    403,         403,   403,      403,        200),
                                                "PUT":  row(401,    403,         403,   403,      403,        200)},
+    "api/v1/workflows/<str:name>/replay":     {"POST": row(401,    403,         403,   403,      403,        200)},
+    "api/v1/replays/<int:run_id>":            {"GET":  row(401,    403,         403,   403,      403,        200)},
     # Agents build clients from the schema; people read the docs. Nobody anonymous.
     "api/schema/":                            {"GET":  row(401,    200,         200,   200,      200,        200)},
     "api/docs/":                              {"GET":  row(401,    200,         200,   200,      200,        200)},
@@ -369,6 +372,12 @@ def world(billing_queues, django_user_model) -> World:
         "exceptions_app/policyversion": PolicyVersion.objects.get(pk=workflow.current_policy_id),
         "exceptions_app/exceptionitem": item,
         "exceptions_app/auditevent": AuditEvent.objects.filter(item=item).first(),
+        "replay": ReplayRun.objects.create(
+            workflow=workflow,
+            document=billing_document(),
+            created_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(hours=1),
+        ),
         **{
             f"axes/{model.__name__.lower()}": model.objects.create(
                 username="mallory", ip_address="192.0.2.1", user_agent="curl", http_accept="*/*", path_info="/", **extra
@@ -398,6 +407,7 @@ def _path(route: str, world: World) -> str:
         return "/" + specials[route]
     path = route.replace("<int:item_id>", str(world.item.pk)).replace("<slug:table>", "queues")
     path = path.replace("<str:name>", BILLING).replace("<slug:name>", world.item.queue.name)
+    path = path.replace("<int:run_id>", str(world.objects["replay"].pk))
     if "<path:object_id>" in path:
         model = "/".join(route.split("/")[1:3])
         path = path.replace("<path:object_id>", str(world.objects[model].pk))
@@ -418,6 +428,7 @@ def _body(route: str, world: World) -> dict:
         "api/v1/queues/<slug:name>": {"sla_seconds": 1800},
         "api/v1/deliveries/redeliver": {"delivery_ids": ["msg_none"]},
         "api/v1/workflows/<str:name>": billing_document(),
+        "api/v1/workflows/<str:name>/replay": {"policy": billing_document(), "limit": 10},
         "queues/<slug:name>/next": {},
         "items/bulk": {"items": [str(world.item.pk)], "action": "approve", "confirmed": "on"},
         "items/<int:item_id>/reject": {"reason_code": "wrong_amount"},

@@ -6,6 +6,7 @@ from exceptions_app.api import (
     views_agents,
     views_feedback,
     views_operators,
+    views_replay,
     views_stats,
     views_workflows,
 )
@@ -57,6 +58,8 @@ urlpatterns = [
         name="workflow-reset-breaker",
     ),
     path("workflows/<str:name>", views_workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
+    path("workflows/<str:name>/replay", views_replay.WorkflowReplayView.as_view(), name="workflow-replay"),
+    path("replays/<int:run_id>", views_replay.ReplayRunView.as_view(), name="replay-detail"),
     # Last: anything else under /api/v1/ is a 404 in the API's error shape.
     re_path(r"", errors.api_not_found, name="api-not-found"),
 ]

@@ -25,11 +25,11 @@ from exceptions_app.errors import InvalidInput
 from exceptions_app.models import GateDecision, Resolution, Verdict, Workflow
 from exceptions_app.policy.document import policy_document_checksum, policy_document_validate
 from exceptions_app.policy.evaluation import policy_build, policy_evaluate
+from exceptions_app.services.tallies import BANDS, confidence_band
 
 VERDICTS = (Verdict.PROCEED.value, Verdict.HOLD.value, Verdict.REJECT.value)
 # Reason codes the gate itself writes (not rules of the policy).
 CHECKS = ("below_auto_reject", "output_schema_invalid", "low_confidence")
-BAND_COUNT = 10
 CHUNK_SIZE = 2000
 # People corrected these outputs: letting them proceed unattended would have let a mistake through.
 CORRECTED = frozenset({Resolution.MODIFY.value, Resolution.REJECT.value})
@@ -133,10 +133,6 @@ def _rows(workflow: Workflow, window: ReplayWindow, chunk_size: int) -> Iterator
             yield from chunk
 
 
-def _band(confidence: float) -> int:
-    return min(max(int(confidence * BAND_COUNT), 0), BAND_COUNT - 1)
-
-
 def _codes(reasons) -> list[str]:
     return [reason.get("code", "?") for reason in reasons or [] if isinstance(reason, dict)]
 
@@ -166,9 +162,10 @@ class _Tally:
         self.current_codes: Counter = Counter()
         self.draft_codes: Counter = Counter()
         self.draft_errors: Counter = Counter()
-        self.bands = [
-            {"current": dict.fromkeys(VERDICTS, 0), "draft": dict.fromkeys(VERDICTS, 0)} for _ in range(BAND_COUNT)
-        ]
+        # The dashboard's confidence bands, so the two read alike.
+        self.bands = {
+            label: {"current": dict.fromkeys(VERDICTS, 0), "draft": dict.fromkeys(VERDICTS, 0)} for _, label in BANDS
+        }
         self.judgements = Counter()
         self.leak_samples: list[dict] = []
         self.other_samples: list[dict] = []
@@ -183,7 +180,7 @@ class _Tally:
         draft_codes = {reason["code"] for reason in evaluation.reasons}
         self.draft_codes.update(draft_codes)
         self.draft_errors.update(reason["code"] for reason in evaluation.reasons if "error" in reason)
-        band = self.bands[_band(confidence)]
+        band = self.bands[confidence_band(confidence)]
         band["current"][current] += 1
         band["draft"][draft] += 1
 
@@ -241,13 +238,8 @@ class _Tally:
                 {"code": code, "current": self.current_codes[code], "draft": self.draft_codes[code]} for code in CHECKS
             ],
             "bands": [
-                {
-                    "low": index / BAND_COUNT,
-                    "high": (index + 1) / BAND_COUNT,
-                    "decisions": sum(band["current"].values()),
-                    **band,
-                }
-                for index, band in enumerate(self.bands)
+                {"band": label, "decisions": sum(band["current"].values()), **band}
+                for label, band in self.bands.items()
             ],
             # Held items people modified or rejected that the draft would let proceed unattended.
             "would_leak": self._judged(corrected, [Verdict.PROCEED]),
@@ -271,7 +263,7 @@ class _Tally:
         }
 
 
-def unattended_errors_expected(*, workflow: Workflow, bands: list[dict]) -> dict | None:
+def unattended_errors_expected(*, workflow: Workflow, bands: dict[str, dict]) -> dict | None:
     """Expected errors among what the draft lets proceed unattended, from audit estimates of the
     error rate per confidence band. Those estimates (sampled audits of unattended outputs) are the
     accountability feature's; until it exists this answers None and the answer says so."""
