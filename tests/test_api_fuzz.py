@@ -190,7 +190,15 @@ AGENT_OPERATIONS = {
     "exception_cancel",
     "resolution_feed",
 }
-SUPERVISOR_OPERATIONS = {"queue_put", "workflow_get", "workflow_put", "delivery_list", "delivery_redeliver"}
+SUPERVISOR_OPERATIONS = {
+    "queue_put",
+    "workflow_get",
+    "workflow_put",
+    "workflow_replay",
+    "replay_get",
+    "delivery_list",
+    "delivery_redeliver",
+}
 
 
 class LinkedOperations(schema.as_state_machine()):

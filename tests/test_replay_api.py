@@ -60,7 +60,7 @@ def test_the_draft_may_leave_out_the_workflow_name(agent_client, supervisor_clie
 def test_an_invalid_draft_is_400_naming_the_rule_and_the_parser_message(supervisor_client, billing_workflow):
     draft = billing_document()
     draft["rules"][1]["when"] = "output.amount >> 3"
-    with pytest.raises(ValueError) as parser:
+    with pytest.raises(ValueError, match=r"\w") as parser:
         cel.compile("output.amount >> 3")
 
     response = supervisor_client.post(URL, {"policy": draft}, format="json")
