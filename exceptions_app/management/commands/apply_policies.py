@@ -1,12 +1,48 @@
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
-from exceptions_app.models import PolicySource
-from exceptions_app.policy.document import PolicyError, policy_document_errors
+from exceptions_app.models import PolicySource, Workflow
+from exceptions_app.policy.document import PolicyError, policy_document_checksum, policy_document_errors
 from exceptions_app.services.policies import policy_publish
+from exceptions_app.services.replay import VERDICTS, ReplayWindow, policy_replay
+
+_WINDOW = re.compile(r"^(\d{1,7})([dhm]?)$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def replay_window_parse(text: str) -> ReplayWindow:
+    """``7d``, ``12h`` or ``30m``: decisions of that long ago until now; a bare number: the last N."""
+    found = _WINDOW.match(text.strip())
+    if not found or int(found[1]) == 0:
+        raise CommandError(f"--replay {text!r}: give a window such as 7d, 12h or 30m, or a number of decisions")
+    amount, unit = int(found[1]), found[2]
+    if not unit:
+        return ReplayWindow(limit=amount)
+    return ReplayWindow(since=timezone.now() - timedelta(**{_UNITS[unit]: amount}))
+
+
+def replay_report(answer: dict) -> list[str]:
+    """The matrix (current verdict in rows, draft in columns), review rates and would_leak, as text."""
+    width = 9
+    lines = ["  current \\ draft" + "".join(verdict.rjust(width) for verdict in VERDICTS)]
+    for current in VERDICTS:
+        row = answer["matrix"][current]
+        lines.append(f"  {current:<15}" + "".join(str(row[draft]).rjust(width) for draft in VERDICTS))
+    rate = answer["review_rate"]
+    shown = {key: "-" if value is None else f"{value:.1%}" for key, value in rate.items()}
+    lines.append(f"  review rate {shown['current']} -> {shown['draft']}; changed {answer['changed']}")
+    lines.append(f"  would_leak {answer['would_leak']} (held outputs people corrected that the draft lets proceed)")
+    for rule in answer["rules"]:
+        if rule["current"] != rule["draft"] or rule["draft_errors"]:
+            errors = f", {rule['draft_errors']} errors" if rule["draft_errors"] else ""
+            lines.append(f"  rule {rule['code']}: fires {rule['current']} -> {rule['draft']}{errors}")
+    return lines
 
 
 def _load(path: Path) -> tuple[object, list[PolicyError]]:
@@ -22,8 +58,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", help="policy files or folders of *.yaml / *.yml files")
         parser.add_argument("--check", action="store_true", help="validate only; write nothing (for CI)")
+        parser.add_argument(
+            "--replay",
+            metavar="WINDOW",
+            help="before publishing, replay each changed policy over the recorded decisions of WINDOW "
+            "(7d, 12h, 30m, or a number of decisions) and print what it would change",
+        )
 
-    def handle(self, *args, paths: list[str], check: bool, **options) -> None:
+    def handle(self, *args, paths: list[str], check: bool, replay: str | None = None, **options) -> None:
+        window = replay_window_parse(replay) if replay is not None else None
         files: list[Path] = []
         for raw in paths:
             path = Path(raw)
@@ -56,6 +99,9 @@ class Command(BaseCommand):
             documents.append((path, document))
         if failures:
             raise CommandError(f"{failures} of {len(files)} policy files are invalid; nothing was published")
+        if window is not None:
+            for path, document in documents:
+                self._replay(path, document, window, replay)
 
         if check:
             self.stdout.write(self.style.SUCCESS(f"{len(files)} policy files are valid"))
@@ -70,3 +116,20 @@ class Command(BaseCommand):
                 if published and version.version == 1:
                     lines.append(f"  webhook signing secret (shown once): {version.workflow.webhook_secret}")
         self.stdout.write("\n".join(lines))
+
+    def _replay(self, path: Path, document: dict, window: ReplayWindow, label: str) -> None:
+        workflow = Workflow.objects.select_related("current_policy").filter(name=document["workflow"]).first()
+        name = document["workflow"]
+        if workflow is None or workflow.current_policy is None:
+            self.stdout.write(f"{name} ({path}): new workflow, no recorded decisions to replay")
+            return
+        if workflow.current_policy.checksum == policy_document_checksum(document):
+            self.stdout.write(f"{name} ({path}): unchanged (v{workflow.current_policy.version}), not replayed")
+            return
+        answer = policy_replay(workflow=workflow, document=document, window=window, sample_limit=0)
+        scope = f"the last {label}" if window.limit is None else f"the last {window.limit} decisions"
+        self.stdout.write(
+            f"{name} ({path}): replayed {answer['decisions']} decisions of {scope} "
+            f"against v{workflow.current_policy.version}"
+        )
+        self.stdout.write("\n".join(replay_report(answer)))
