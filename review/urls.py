@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views, views_accountability, views_dashboard, views_items, views_search
+from review import views, views_accountability, views_dashboard, views_items, views_replay, views_search
 
 app_name = "review"
 urlpatterns = [
@@ -39,6 +39,10 @@ urlpatterns = [
         views_accountability.accountability_publish_threshold,
         name="accountability_publish_threshold",
     ),
+    path("policies/replay", views_replay.replay_page, name="replay"),
+    path("policies/replay/run", views_replay.replay_run, name="replay_run"),
+    path("policies/replay/runs/<int:run_id>", views_replay.replay_run_status, name="replay_run_status"),
+    path("policies/replay/publish", views_replay.replay_publish, name="replay_publish"),
     path("system/workers", views.worker_status, name="worker_status"),
     path("system/workers/ping", views.worker_ping, name="worker_ping"),
 ]

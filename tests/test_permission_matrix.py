@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+import yaml
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -57,6 +58,7 @@ from exceptions_app.models import (
     WorkerPing,
     Workflow,
 )
+from exceptions_app.policy.document import policy_document_checksum
 from exceptions_app.services.local_cache import local_caches_clear
 from exceptions_app.services.policies import policy_publish
 from exceptions_app.services.tokens import principal_ensure, token_create
@@ -92,6 +94,7 @@ ADMIN = Redirect("/admin/", exact=True)
 SEARCH = Redirect("/items/search?")
 DASHBOARD = Redirect("/dashboard", exact=True)
 ACCOUNTABILITY = Redirect(f"/workflows/{BILLING}/accountability", exact=True)
+REPLAY = Redirect(f"/policies/replay?workflow={BILLING}", exact=True)
 REFUSALS = (401, 403, 404, LOGIN, ADMIN_LOGIN)
 
 
@@ -205,6 +208,11 @@ CONSOLE = {
                                               {"POST": row(LOGIN,  403,         403,   403,      403, ACCOUNTABILITY)},
     "workflows/<str:name>/accountability/publish-threshold":
                                               {"POST": row(LOGIN,  403,         403,   403,      403, ACCOUNTABILITY)},
+    "policies/replay":                        {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    "policies/replay/run":                    {"POST": row(LOGIN,  403,         403,   403,      403,        200)},
+    "policies/replay/runs/<int:run_id>":      {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    # An unchanged draft publishes nothing and goes back to the page.
+    "policies/replay/publish":                {"POST": row(LOGIN,  403,         403,   403,      403,        REPLAY)},
     "system/workers":                         {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},
     "system/workers/ping":                    {"POST": row(LOGIN,  403,         403,   HOME,     HOME,       HOME)},
 }
@@ -440,6 +448,12 @@ def _body(route: str, world: World) -> dict:
         "items/<int:item_id>/reprioritise": {"priority": "50"},
         "dashboard/dead-letters/redeliver": {"deliveries": ["msg_none"]},
         "workflows/<str:name>/accountability/publish-threshold": {"auto_approve": "0.95"},
+        "policies/replay/run": {"workflow": BILLING, "draft": yaml.safe_dump(billing_document()), "window": "7d"},
+        "policies/replay/publish": {
+            "workflow": BILLING,
+            "draft": yaml.safe_dump(billing_document()),
+            "checksum": policy_document_checksum(billing_document()),
+        },
     }
     return bodies.get(route, {})
 

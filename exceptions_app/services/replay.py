@@ -11,6 +11,7 @@ diagonal matrix.
 """
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +57,24 @@ class ReplayWindow:
             "until": _iso(self.until),
             "limit": self.limit,
         }
+
+
+_WINDOW_TEXT = re.compile(r"^(\d{1,7})([dhm]?)$")
+_WINDOW_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def replay_window_parse(text: str, *, now: datetime | None = None) -> ReplayWindow:
+    """``7d``, ``12h`` or ``30m``: the decisions of that long ago until now; a bare number: the last N."""
+    found = _WINDOW_TEXT.match(text.strip())
+    if not found or int(found[1]) == 0:
+        raise InvalidInput(
+            "give a window such as 7d, 12h or 30m, or a number of decisions",
+            fields=[{"path": "window", "message": "7d, 12h, 30m or a number of decisions"}],
+        )
+    amount, unit = int(found[1]), found[2]
+    if not unit:
+        return ReplayWindow(limit=amount)
+    return ReplayWindow(since=(now or timezone.now()) - timedelta(**{_WINDOW_UNITS[unit]: amount}))
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,30 +1,14 @@
-import re
-from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
+from exceptions_app.errors import InvalidInput
 from exceptions_app.models import PolicySource, Workflow
 from exceptions_app.policy.document import PolicyError, policy_document_checksum, policy_document_errors
 from exceptions_app.services.policies import policy_publish
-from exceptions_app.services.replay import VERDICTS, ReplayWindow, policy_replay
-
-_WINDOW = re.compile(r"^(\d{1,7})([dhm]?)$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-def replay_window_parse(text: str) -> ReplayWindow:
-    """``7d``, ``12h`` or ``30m``: decisions of that long ago until now; a bare number: the last N."""
-    found = _WINDOW.match(text.strip())
-    if not found or int(found[1]) == 0:
-        raise CommandError(f"--replay {text!r}: give a window such as 7d, 12h or 30m, or a number of decisions")
-    amount, unit = int(found[1]), found[2]
-    if not unit:
-        return ReplayWindow(limit=amount)
-    return ReplayWindow(since=timezone.now() - timedelta(**{_UNITS[unit]: amount}))
+from exceptions_app.services.replay import VERDICTS, ReplayWindow, policy_replay, replay_window_parse
 
 
 def replay_report(answer: dict) -> list[str]:
@@ -66,7 +50,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, paths: list[str], check: bool, replay: str | None = None, **options) -> None:
-        window = replay_window_parse(replay) if replay is not None else None
+        try:
+            window = replay_window_parse(replay) if replay is not None else None
+        except InvalidInput as error:
+            raise CommandError(f"--replay {replay!r}: {error.message}") from None
         files: list[Path] = []
         for raw in paths:
             path = Path(raw)
