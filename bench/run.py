@@ -34,6 +34,7 @@ BENCHMARKS = {
     "soak": ("bench/soak.py", ["--quick"], []),
     "capacity": ("bench/capacity.py", ["--quick", "--repeat", "15"], []),
     "waits": ("bench/waits.py", ["--quick"], []),
+    "replay": ("bench/replay.py", ["--quick", "--decisions", "50000"], []),
 }
 TIMEOUT_S = {"quick": 300, "full": 3 * 3600}
 FUZZ_TEST = common.ROOT / "tests" / "test_api_fuzz.py"

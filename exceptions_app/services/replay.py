@@ -12,6 +12,7 @@ diagonal matrix.
 
 import json
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from exceptions_app.errors import InvalidInput
 from exceptions_app.models import GateDecision, Resolution, Verdict, Workflow
 from exceptions_app.policy.document import policy_document_checksum, policy_document_validate
 from exceptions_app.policy.evaluation import policy_build, policy_evaluate
-from exceptions_app.services.tallies import BANDS, confidence_band
+from exceptions_app.services.tallies import BANDS
+
+# confidence_band's lookup (the first band whose upper bound exceeds the confidence), by bisection.
+_BAND_UPPERS = [upper for upper, _ in BANDS]
 
 VERDICTS = (Verdict.PROCEED.value, Verdict.HOLD.value, Verdict.REJECT.value)
 # Reason codes the gate itself writes (not rules of the policy).
@@ -152,10 +156,6 @@ def _rows(workflow: Workflow, window: ReplayWindow, chunk_size: int) -> Iterator
             yield from chunk
 
 
-def _codes(reasons) -> list[str]:
-    return [reason.get("code", "?") for reason in reasons or [] if isinstance(reason, dict)]
-
-
 def _reasons_shown(reasons) -> list[dict]:
     shown = []
     for reason in reasons or []:
@@ -185,21 +185,25 @@ class _Tally:
         self.bands = {
             label: {"current": dict.fromkeys(VERDICTS, 0), "draft": dict.fromkeys(VERDICTS, 0)} for _, label in BANDS
         }
+        self.band_list = list(self.bands.values())
         self.judgements = Counter()
         self.leak_samples: list[dict] = []
         self.other_samples: list[dict] = []
 
-    def add(self, row: tuple, evaluation) -> None:
-        decision_id, current, confidence, reasons, _, _, _, _, item_id, resolution = row
+    def add(self, decision_id: int, current: str, confidence: float, reasons: list, item_id, resolution, evaluation):
         draft = evaluation.verdict
         self.decisions += 1
         self.matrix[current][draft] += 1
-        current_codes = _codes(reasons)
-        self.current_codes.update(set(current_codes))
-        draft_codes = {reason["code"] for reason in evaluation.reasons}
-        self.draft_codes.update(draft_codes)
-        self.draft_errors.update(reason["code"] for reason in evaluation.reasons if "error" in reason)
-        band = self.bands[confidence_band(confidence)]
+        # The gate writes each code at most once per decision, so counting reasons counts decisions.
+        current_codes, draft_codes = self.current_codes, self.draft_codes
+        for reason in reasons:
+            code = reason.get("code", "?") if isinstance(reason, dict) else "?"
+            current_codes[code] += 1
+        for reason in evaluation.reasons:
+            draft_codes[reason["code"]] += 1
+            if "error" in reason:
+                self.draft_errors[reason["code"]] += 1
+        band = self.band_list[bisect_right(_BAND_UPPERS, confidence)]
         band["current"][current] += 1
         band["draft"][draft] += 1
 
@@ -312,18 +316,27 @@ def policy_replay(
         if read_only:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION READ ONLY")
-        for row in _rows(workflow, window, chunk_size):
-            output, input_data, context = _json(row[4]), _json(row[5]), _json(row[6])
-            value_at_risk = row[7]
+        for (
+            decision_id,
+            current,
+            confidence,
+            reasons,
+            output,
+            input_data,
+            context,
+            value_at_risk,
+            item_id,
+            resolution,
+        ) in _rows(workflow, window, chunk_size):
             evaluation = policy_evaluate(
                 policy,
-                output=output,
-                confidence=row[2],
-                input_data=input_data,
-                context=context,
+                output=_json(output),
+                confidence=confidence,
+                input_data=_json(input_data),
+                context=_json(context),
                 value_at_risk=float(value_at_risk) if value_at_risk is not None else None,
             )
-            tally.add((*row[:3], _json(row[3]), *row[4:]), evaluation)
+            tally.add(decision_id, current, confidence, _json(reasons), item_id, resolution, evaluation)
             if progress is not None and tally.decisions % chunk_size == 0:
                 progress(tally.decisions)
     answer = tally.answer(workflow=workflow, window=window, document=document)
