@@ -10,7 +10,7 @@ import cel
 import pytest
 from django.utils import timezone
 
-from exceptions_app.models import ReplayRun, ReplayStatus, Workflow
+from exceptions_app.models import GateDecision, ReplayRun, ReplayStatus, Workflow
 from exceptions_app.services.replay import ReplayWindow, policy_replay
 from exceptions_app.services.replay_runs import replays_purge
 from tests.fixtures.gate import BILLING, billing_document
@@ -150,3 +150,16 @@ def test_replay_runs_are_purged_after_their_keep(supervisor_client, billing_work
 
     assert supervisor_client.get(f"/api/v1/replays/{kept.pk}").status_code == 200
     assert supervisor_client.get(f"/api/v1/replays/{gone.pk}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_no_window_means_the_last_seven_days_for_the_count_and_the_replay(agent_client, supervisor_client, settings):
+    _history(agent_client, 30)
+    old = list(GateDecision.objects.order_by("id").values_list("id", flat=True)[:10])
+    GateDecision.objects.filter(id__in=old).update(created_at=timezone.now() - timedelta(days=8))
+    settings.TOLLGATE_REPLAY_SYNC_MAX = 20
+
+    response = supervisor_client.post(URL, {"policy": billing_document()}, format="json")
+
+    assert response.status_code == 200, "20 decisions in the window: answered at once"
+    assert response.json()["decisions"] == 20

@@ -3,6 +3,7 @@
 import re
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
 from rest_framework.response import Response
@@ -106,7 +107,9 @@ class WorkflowReplayView(APIView):
             document = replay_draft_check(workflow=workflow, document=attrs["policy"])
         except PolicyInvalid as error:
             raise policy_invalid_as_input(error) from None
-        window = ReplayWindow(since=attrs["since"], until=attrs["until"], limit=attrs["limit"])
+        window = ReplayWindow(since=attrs["since"], until=attrs["until"], limit=attrs["limit"]).resolved(
+            now=timezone.now()
+        )
         total = replay_window_count(workflow=workflow, window=window)
         if total <= settings.TOLLGATE_REPLAY_SYNC_MAX:
             answer = policy_replay(workflow=workflow, document=document, window=window, sample_limit=attrs["samples"])

@@ -110,6 +110,7 @@ def _window_queryset(workflow: Workflow, window: ReplayWindow):
 
 def replay_window_count(*, workflow: Workflow, window: ReplayWindow) -> int:
     """How many recorded decisions the window holds (to choose between answering at once and a job)."""
+    window = window.resolved(now=timezone.now())
     count = _window_queryset(workflow, window).count()
     return min(count, window.limit) if window.limit is not None else count
 
