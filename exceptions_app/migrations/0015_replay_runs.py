@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exceptions_app', '0012_worker_consumers'),
+        ('exceptions_app', '0019_wait_notify'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
