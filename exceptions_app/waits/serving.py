@@ -52,6 +52,7 @@ class WaitingRequests:
             await _send(response, send)
             return
         plan = response
+        plan.detach()
         try:
             subscription = wait_hub().subscribe(plan.keys)
         except WaitersFull:

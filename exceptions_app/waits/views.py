@@ -15,11 +15,22 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
-from exceptions_app.api.errors import error_body
+from exceptions_app.api.errors import api_exception_handler, error_body
 from exceptions_app.waits.hub import Subscription, WaitersFull, wait_hub
 
 
-class WaitFor(Response):
+class _Plan(Response):
+    view = None
+
+    def detach(self) -> None:
+        """Keep what the answer needs and let go of the request, its view and their caches: while
+        thousands wait, each holds a few objects rather than hundreds for the collector to walk."""
+        request = self.view.request
+        self.renderer, self.media_type = request.accepted_renderer, request.accepted_media_type
+        self.view = self.renderer_context = None
+
+
+class WaitFor(_Plan):
     """Not an answer yet: wait on ``keys`` up to ``timeout`` seconds, calling ``reread(final)`` after
     each wake-up; it returns the answer, or None to go on waiting (never None when ``final``).
     ``recheck_after``: a wake-up whose change is not readable yet (the feed holds back its newest
@@ -36,7 +47,7 @@ class WaitFor(Response):
         )
 
 
-class StreamFrom(Response):
+class StreamFrom(_Plan):
     """Not an answer yet: stream Server-Sent Events. ``next_events()`` reads what is there now (a list
     of encoded events, maybe empty); between reads the stream waits on ``keys``, sending a heartbeat
     comment every ``heartbeat`` seconds so proxies keep the connection open."""
@@ -53,8 +64,11 @@ HEARTBEAT = "event: heartbeat\ndata: \n\n"
 
 
 def finish(plan: WaitFor | StreamFrom, response: Response) -> Response:
-    view = plan.view
-    response = view.finalize_response(view.request, response)
+    if plan.view is not None:
+        response = plan.view.finalize_response(plan.view.request, response)
+    else:
+        response.accepted_renderer, response.accepted_media_type = plan.renderer, plan.media_type
+        response.renderer_context = {}
     response.render()
     return response
 
@@ -63,7 +77,12 @@ def read(plan: WaitFor, final: bool) -> Response | None:
     try:
         return plan.reread(final)
     except Exception as error:  # the item became invisible, a database error...: the API's own answer
-        return plan.view.handle_exception(error)
+        if plan.view is not None:
+            return plan.view.handle_exception(error)
+        answer = api_exception_handler(error, {})
+        if answer is None:
+            raise
+        return answer
 
 
 def too_many_waiters() -> Response:
