@@ -20,13 +20,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.runtime
 
+# DEBUG=true, a generated SECRET_KEY and the demo's callback allowance come from data/local.env, written
+# once here; management commands run by hand read the same file (exceptions_app/local_env.py).
 run: $(VENV)/.runtime
-	@mkdir -p data
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --no-input
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py createcachetable
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo
-	DEBUG=$${DEBUG:-true} TOLLGATE_CALLBACK_ALLOW=$${TOLLGATE_CALLBACK_ALLOW:-127.0.0.1} \
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	@$(BIN)/python -m exceptions_app.local_env $${TOLLGATE_DATA_DIR:-data}/local.env
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py seed_demo
+	TOLLGATE_CALLBACK_ALLOW=$${TOLLGATE_CALLBACK_ALLOW:-127.0.0.1} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 # axe-core for the accessibility browser tests: from npm at the version tests/axe/package-lock.json pins.
 $(AXE): tests/axe/package.json tests/axe/package-lock.json
@@ -38,7 +39,7 @@ axe: $(AXE)
 test: $(VENV)/.dev $(AXE)
 	SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
+	DEBUG=$${DEBUG:-false} SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The inner loop, under 2 minutes: the engine-free unit tests, then the API and service tests (PostgreSQL

@@ -15,8 +15,19 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# Values for variables the environment leaves unset: the local file `make run` writes (exceptions_app.local_env).
+_local_values: dict[str, str] = {}
+
+
+def env_use_local_values(values: dict[str, str]) -> None:
+    _local_values.clear()
+    _local_values.update(values)
+
+
 def _raw(name: str) -> str | None:
     value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        value = _local_values.get(name)
     if value is None or value.strip() == "":
         return None
     return value.strip()

@@ -79,7 +79,9 @@ def sla_stage(age_seconds: float | None, sla_seconds: int, *, near_percent: int 
 
 
 def principal_is_supervisor(principal) -> bool:
-    """Supervisors see every queue, the dashboard, and may act on items others hold."""
+    """Supervisors see every queue, the dashboard, and may act on items others hold. A Django
+    superuser is one: principal_of_user (services/people.py), the one way a signed-in user
+    becomes a principal, gives a superuser the supervisor role, so the role alone decides here."""
     from exceptions_app.models import Role
 
     return principal is not None and principal.role == Role.SUPERVISOR
@@ -91,6 +93,10 @@ def person_is_supervisor(user) -> bool:
     opens Django's admin."""
     if user is None or not user.is_authenticated:
         return False
+    if getattr(user, "is_superuser", False):
+        from exceptions_app.services.people import principal_of_user
+
+        return principal_is_supervisor(principal_of_user(user))
     from exceptions_app.models import Principal
 
     try:

@@ -19,18 +19,28 @@ from exceptions_app.env import (
     env_list,
     env_redis_url,
     env_str,
+    env_use_local_values,
 )
+from exceptions_app.local_env import local_env_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("TOLLGATE_DATA_DIR", str(BASE_DIR / "data")))
 # Where `make run` and the containers' gunicorn listen; printed with the demo logins.
 TOLLGATE_BIND = env_str("TOLLGATE_BIND", "127.0.0.1:8000")
 
+# `make run` writes DEBUG=true and a generated SECRET_KEY to data/local.env so that commands run by hand
+# later use the same settings; read only when the environment does not set DEBUG (see local_env.py).
+LOCAL_ENV_FILE = DATA_DIR / "local.env"
+env_use_local_values(local_env_read(LOCAL_ENV_FILE))
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if SECRET_KEY is None:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is not set: set it, or set DEBUG=true for a local run")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: set it (and DEBUG=false) for a deployment; for a local checkout, "
+            "run `make run` once (it writes data/local.env) or set DEBUG=true"
+        )
     SECRET_KEY = "insecure-local-development-key-only-used-with-DEBUG-true"  # noqa: S105 (DEBUG only)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -170,6 +180,8 @@ if TOLLGATE_HTTPS:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# A refused form token answers the styled 403 page that says why and what to do, not Django's bare one.
+CSRF_FAILURE_VIEW = "review.errors.csrf_failure"
 # Content-Security-Policy (django-csp): scripts and styles only from our own static files, no inline
 # code, no framing, forms post only to us. The API docs page relaxes styles for itself (urls.py).
 CONTENT_SECURITY_POLICY = {

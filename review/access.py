@@ -5,7 +5,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.urls import reverse
 
+from exceptions_app import rules
 from exceptions_app.models import Principal, Role
+from exceptions_app.services.people import principal_of_user
 
 PENDING_DECISION = "tollgate_pending_decision"
 # Form fields a decision carries; the CSRF token is not kept (sign-in rotates it).
@@ -13,10 +15,30 @@ _KEPT_FIELDS = ("then", "note", "reason_code", "reason_text", "seconds", "output
 
 
 def person_for(request) -> Principal:
-    """The signed-in operator or supervisor; agents and users without a role get a clear 403."""
-    principal = Principal.objects.filter(user=request.user).first()
-    if principal is None or principal.role == Role.AGENT:
-        raise PermissionDenied("Your account has no operator or supervisor role in Tollgate. Ask a supervisor.")
+    """The signed-in operator or supervisor; agents and users without a role get the explanatory 403."""
+    principal = principal_of_user(request.user)
+    name = request.user.get_username()
+    if principal is None:
+        raise PermissionDenied(
+            f"Your account {name} has no role in Tollgate yet, so there are no queues to show. "
+            "Ask a supervisor to add you as an operator on the People page "
+            f"(or an administrator to run `manage.py create_person {name} --role operator`)."
+        )
+    if principal.role == Role.AGENT:
+        raise PermissionDenied(
+            f"{name} is an agent: agents use the API with a token, not the console. Sign in as a person."
+        )
+    return principal
+
+
+def supervisor_for(request, *, page: str) -> Principal:
+    """The signed-in supervisor; anyone else gets a 403 naming the page and who may open it."""
+    principal = person_for(request)
+    if not rules.principal_is_supervisor(principal):
+        raise PermissionDenied(
+            f"{page} is for supervisors, and {request.user.get_username()} is an operator. "
+            "Ask a supervisor if you need it, or to give you the supervisor role on the People page."
+        )
     return principal
 
 

@@ -17,5 +17,7 @@ class DomainErrorPages:
     def process_exception(self, request, exception):
         if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
             return None
-        body = render_to_string("review/error.html", {"message": exception.message}, request=request)
+        body = render_to_string(
+            "review/error.html", {"message": exception.message, "status": exception.status_code}, request=request
+        )
         return HttpResponse(body, status=exception.status_code)

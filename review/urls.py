@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views, views_accountability, views_dashboard, views_items, views_replay, views_search
+from review import views, views_accountability, views_dashboard, views_items, views_people, views_replay, views_search
 
 app_name = "review"
 urlpatterns = [
@@ -43,6 +43,13 @@ urlpatterns = [
     path("policies/replay/run", views_replay.replay_run, name="replay_run"),
     path("policies/replay/runs/<int:run_id>", views_replay.replay_run_status, name="replay_run_status"),
     path("policies/replay/publish", views_replay.replay_publish, name="replay_publish"),
+    path("people", views_people.people_list, name="people"),
+    path("people/add", views_people.person_add, name="person_add"),
+    path("people/teams", views_people.team_queues, name="team_queues"),
+    path("people/<int:user_id>", views_people.person_page, name="person"),
+    path("people/<int:user_id>/change", views_people.person_change, name="person_change"),
+    path("people/<int:user_id>/active", views_people.person_active, name="person_active"),
+    path("people/<int:user_id>/password", views_people.person_password, name="person_password"),
     path("system/workers", views.worker_status, name="worker_status"),
     path("system/workers/ping", views.worker_ping, name="worker_ping"),
 ]

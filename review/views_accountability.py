@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,20 +14,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from exceptions_app.accountability.report import accountability_report
 from exceptions_app.errors import DomainError
-from exceptions_app.models import Role, Workflow
+from exceptions_app.models import Workflow
 from exceptions_app.policy.document import WORKFLOW_NAME
 from exceptions_app.services.judgements import breaker_reset, threshold_publish
 from review import charts
-from review.access import person_for
+from review.access import supervisor_for
 
 WINDOWS = {"1": timedelta(days=1), "7": timedelta(days=7), "30": timedelta(days=30)}
 
 
 def _supervisor(request):
-    principal = person_for(request)
-    if principal.role != Role.SUPERVISOR:
-        raise PermissionDenied("The accountability pages are for supervisors.")
-    return principal
+    # The one supervisor rule, and a 403 that says why and what to do.
+    return supervisor_for(request, page="The accountability pages")
 
 
 def _workflow(name: str) -> Workflow:

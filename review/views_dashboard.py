@@ -4,7 +4,6 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -14,13 +13,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
-from exceptions_app import rules, stats
+from exceptions_app import stats
 from exceptions_app.models import Delivery, DeliveryStatus, Queue, Workflow
 from exceptions_app.pipeline import pipeline_state
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.snapshots import AGE_BUCKETS, live_state
 from review import charts
-from review.access import person_for
+from review.access import supervisor_for
 from review.capacity_panel import capacity_panel
 
 WINDOW = stats.DASHBOARD_WINDOW
@@ -28,10 +27,7 @@ AGE_LABELS = ["≤1m", "≤5m", "≤15m", "≤30m", "≤1h", "≤2h", "≤4h", "
 
 
 def _supervisor(request):
-    principal = person_for(request)
-    if not rules.principal_is_supervisor(principal):
-        raise PermissionDenied("The dashboard is for supervisors.")
-    return principal
+    return supervisor_for(request, page="The dashboard")
 
 
 def _tables(now) -> dict:
@@ -107,6 +103,34 @@ def dashboard_live(request):
     return TemplateResponse(request, "review/dashboard.html#live", _live(timezone.now()))
 
 
+def _dead_letter_rows() -> list[dict]:
+    """Every dead letter, newest first (the page shows the latest 100)."""
+    dead = Delivery.objects.filter(status=DeliveryStatus.DEAD).order_by("-dead_at", "-id")
+    return [
+        {
+            "delivery": row["public_id"],
+            "workflow": row["workflow__name"],
+            "item": row["item_id"] or "",
+            "kind": row["kind"],
+            "target": row["target"] or row["target_queue"],
+            "attempts": row["attempts"],
+            "dead_at": row["dead_at"].isoformat() if row["dead_at"] else "",
+            "last_error": row["last_error"],
+        }
+        for row in dead.values(
+            "public_id",
+            "workflow__name",
+            "item_id",
+            "kind",
+            "target",
+            "target_queue",
+            "attempts",
+            "dead_at",
+            "last_error",
+        ).iterator()
+    ]
+
+
 @require_GET
 @login_required
 def dashboard_capacity(request):
@@ -120,7 +144,7 @@ def dashboard_capacity(request):
 @login_required
 def dashboard_export(request, table: str):
     _supervisor(request)
-    rows = _tables(timezone.now()).get(table)
+    rows = _dead_letter_rows() if table == "dead-letters" else _tables(timezone.now()).get(table)
     if rows is None:
         raise Http404(f"no table {table!r}")
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -29,7 +30,9 @@ from exceptions_app.models import (
     GateDecision,
     ItemStatus,
     PolicyVersion,
+    Principal,
     Queue,
+    Team,
     WorkerPing,
     Workflow,
 )
@@ -66,7 +69,12 @@ def _state() -> tuple:
             "pk", "name", "sla_seconds", "escalation_queue", "priority_weights"
         )
     )
-    return counts, items, workflows, queues
+    people = tuple(
+        Principal.objects.order_by("pk").values_list(
+            "role", "user__username", "user__is_active", "user__password", "teams__name"
+        )
+    )
+    return counts, items, workflows, queues, people, Team.objects.count(), get_user_model().objects.count()
 
 
 @contextmanager
@@ -1078,3 +1086,150 @@ def test_a_replay_window_that_ends_before_it_starts_is_400_naming_until(call):
         response = call("replay", json.dumps(body))
 
     assert_error(response, 400, "validation_error", "until")
+
+
+# --- People page forms ----------------------------------------------------------------------------
+
+GOOD_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def sam(claimed, supervisor_client) -> Client:
+    """A supervisor's console session (not a superuser), with olga, an operator, to change."""
+    client = Client()
+    client.force_login(supervisor_client.principal.user)
+    return client
+
+
+def _person_body(**changes) -> dict:
+    body = {
+        "username": "nora",
+        "role": "operator",
+        "teams": ["billing-team"],
+        "password": GOOD_PASSWORD,
+        "password_again": GOOD_PASSWORD,
+    }
+    body.update(changes)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (_person_body(username=None), "username"),
+        (_person_body(username="has space"), "username"),
+        (_person_body(username=f"nora{NUL}"), "username"),
+        (_person_body(username="n" * 151), "username"),
+        (_person_body(username="olga"), "username"),
+        (_person_body(role="agent"), "role"),
+        (_person_body(role="root"), "role"),
+        (_person_body(teams=["no-such-team"]), "teams"),
+        (_person_body(password="short", password_again="short"), "password"),
+        (_person_body(password="12345678901", password_again="12345678901"), "password"),
+        (_person_body(password=None), "password"),
+        (_person_body(password_again="something else entirely"), "password_again"),
+        (_person_body(password=f"{GOOD_PASSWORD}{NUL}", password_again=f"{GOOD_PASSWORD}{NUL}"), "password"),
+        (_person_body(password="p" * 257, password_again="p" * 257), "password"),
+    ],
+    ids=[
+        "no-username",
+        "space",
+        "nul-username",
+        "long-username",
+        "taken",
+        "agent-role",
+        "unknown-role",
+        "unknown-team",
+        "short-password",
+        "numeric-password",
+        "no-password",
+        "mismatch",
+        "nul-password",
+        "long-password",
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_adding_a_person_with_bad_input_is_400_naming_the_field(sam, data, field, htmx):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+
+    with nothing_written():
+        response = sam.post("/people/add", data, **headers)
+
+    assert response.status_code == 400
+    assert f"Nothing changed: {field}" in _messages(response)
+    assert f"Nothing changed: {field}" in response.content.decode()
+    if htmx:
+        assert response["HX-Replace-Url"] == "/people"
+
+
+@pytest.mark.parametrize(
+    ("url", "data", "field"),
+    [
+        ("change", {"role": "agent", "teams": ["billing-team"]}, "role"),
+        ("change", {"teams": ["billing-team"]}, "role"),
+        ("change", {"role": "operator", "teams": ["no-such-team"]}, "teams"),
+        ("change", {"role": "operator", "teams": [f"billing{NUL}"]}, "teams"),
+        ("active", {"active": "maybe"}, "active"),
+        ("active", {}, "active"),
+        ("password", {"password": "short", "password_again": "short"}, "password"),
+        ("password", {"password": GOOD_PASSWORD, "password_again": "other"}, "password_again"),
+        ("password", {"password": "password123", "password_again": "password123"}, "password"),
+    ],
+)
+def test_changing_a_person_with_bad_input_is_400_naming_the_field(sam, operator_client, url, data, field):
+    olga = operator_client.principal.user
+
+    with nothing_written():
+        response = sam.post(f"/people/{olga.pk}/{url}", data)
+
+    assert response.status_code == 400
+    assert f"Nothing changed: {field}" in _messages(response)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"team": "Not A Slug!", "queues": ["billing"]}, "team"),
+        ({"team": "t" * 65}, "team"),
+        ({"queues": ["billing"]}, "team"),
+        ({"team": "night-shift", "queues": ["no-such-queue"]}, "queues"),
+        ({"team": f"night{NUL}"}, "team"),
+    ],
+)
+def test_setting_a_teams_queues_with_bad_input_is_400_naming_the_field(sam, data, field):
+    with nothing_written():
+        response = sam.post("/people/teams", data)
+
+    assert response.status_code == 400
+    assert f"Nothing changed: {field}" in _messages(response)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/people/add", "username=nora&username=nina&role=operator&password={p}&password_again={p}", "username"),
+        ("/people/{olga}/change", "role=operator&role=supervisor", "role"),
+        ("/people/{olga}/active", "active=true&active=false", "active"),
+        ("/people/teams", "team=a&team=b", "team"),
+    ],
+)
+def test_a_repeated_people_form_field_is_400_naming_it(sam, operator_client, url, body, field):
+    olga = operator_client.principal.user
+    with nothing_written():
+        response = sam.post(
+            url.format(olga=olga.pk),
+            body.format(p=quote(GOOD_PASSWORD)),
+            content_type="application/x-www-form-urlencoded",
+        )
+
+    assert response.status_code == 400
+    assert f"{field}: given more than once" in _messages(response)
+
+
+@pytest.mark.parametrize("url", ["change", "active", "password"])
+def test_changing_a_person_who_does_not_exist_is_404(sam, url):
+    with nothing_written():
+        response = sam.post(f"/people/987654/{url}", {"role": "operator", "active": "false", **_person_body()})
+
+    assert response.status_code == 404
+    assert sam.get("/people/987654").status_code == 404

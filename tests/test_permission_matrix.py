@@ -95,6 +95,8 @@ SEARCH = Redirect("/items/search?")
 DASHBOARD = Redirect("/dashboard", exact=True)
 ACCOUNTABILITY = Redirect(f"/workflows/{BILLING}/accountability", exact=True)
 REPLAY = Redirect(f"/policies/replay?workflow={BILLING}", exact=True)
+PEOPLE = Redirect("/people", exact=True)
+PERSON = Redirect("/people/{person}", exact=True)
 REFUSALS = (401, 403, 404, LOGIN, ADMIN_LOGIN)
 
 
@@ -143,6 +145,7 @@ API = {
     "api/v1/resolutions/stream":              {"GET":  row(401,    200,         200,   403,      403,        403)},
     "api/v1/deliveries":                      {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/deliveries/redeliver":            {"POST": row(401,    403,         403,   403,      403,        200)},
+    "api/v1/stats/":                          {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/queues":                    {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/workflows":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/latency":                   {"GET":  row(401,    403,         403,   403,      403,        200)},
@@ -213,6 +216,14 @@ CONSOLE = {
     "policies/replay/runs/<int:run_id>":      {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
     # An unchanged draft publishes nothing and goes back to the page.
     "policies/replay/publish":                {"POST": row(LOGIN,  403,         403,   403,      403,        REPLAY)},
+    # People: supervisors only; each change redirects to the page it was made on.
+    "people":                                 {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    "people/add":                             {"POST": row(LOGIN,  403,         403,   403,      403,        PEOPLE)},
+    "people/teams":                           {"POST": row(LOGIN,  403,         403,   403,      403,        PEOPLE)},
+    "people/<int:user_id>":                   {"GET":  row(LOGIN,  403,         403,   403,      403,        200)},
+    "people/<int:user_id>/change":            {"POST": row(LOGIN,  403,         403,   403,      403,        PERSON)},
+    "people/<int:user_id>/active":            {"POST": row(LOGIN,  403,         403,   403,      403,        PERSON)},
+    "people/<int:user_id>/password":          {"POST": row(LOGIN,  403,         403,   403,      403,        PERSON)},
     "system/workers":                         {"GET":  row(LOGIN,  403,         403,   200,      200,        200)},
     "system/workers/ping":                    {"POST": row(LOGIN,  403,         403,   HOME,     HOME,       HOME)},
 }
@@ -414,6 +425,7 @@ def _path(route: str, world: World) -> str:
     if route in specials:
         return "/" + specials[route]
     path = route.replace("<int:item_id>", str(world.item.pk)).replace("<slug:table>", "queues")
+    path = path.replace("<int:user_id>", str(world.principals["operator"].user_id))
     path = path.replace("<str:name>", BILLING).replace("<slug:name>", world.item.queue.name)
     path = path.replace("<int:run_id>", str(world.objects["replay"].pk))
     if "<path:object_id>" in path:
@@ -421,6 +433,9 @@ def _path(route: str, world: World) -> str:
         path = path.replace("<path:object_id>", str(world.objects[model].pk))
     assert "<" not in path, f"no value for a parameter of {route}"
     return "/" + path
+
+
+NEW_PASSWORD = {"password": "correct horse battery staple", "password_again": "correct horse battery staple"}
 
 
 def _body(route: str, world: World) -> dict:
@@ -454,6 +469,11 @@ def _body(route: str, world: World) -> dict:
             "draft": yaml.safe_dump(billing_document()),
             "checksum": policy_document_checksum(billing_document()),
         },
+        "people/add": {"username": "nora", "role": "operator", "teams": ["billing-team"], **NEW_PASSWORD},
+        "people/teams": {"team": "billing-team", "queues": [world.item.queue.name]},
+        "people/<int:user_id>/change": {"role": "operator", "teams": ["other-team"]},
+        "people/<int:user_id>/active": {"active": "false"},
+        "people/<int:user_id>/password": NEW_PASSWORD,
     }
     return bodies.get(route, {})
 
@@ -500,12 +520,25 @@ def _state() -> tuple:
     """Everything a refused request must leave as it was."""
     counts = tuple(
         model.objects.count()
-        for model in (GateDecision, ExceptionItem, AuditEvent, Delivery, WorkerPing, PolicyVersion, Queue, Principal)
+        for model in (
+            GateDecision,
+            ExceptionItem,
+            AuditEvent,
+            Delivery,
+            WorkerPing,
+            PolicyVersion,
+            Queue,
+            Principal,
+            Team,
+        )
+    )
+    people = tuple(
+        Principal.objects.order_by("pk").values_list("role", "user__is_active", "user__password", "teams__name")
     )
     items = tuple(
         ExceptionItem.objects.order_by("pk").values_list("status", "claimed_by", "priority", "queue", "snoozed_until")
     )
-    return counts, items
+    return counts, items, people
 
 
 def _send(client, route: str, method: str, world: World):
@@ -521,7 +554,9 @@ def _matches(response, outcome, world: World) -> bool:
     if isinstance(outcome, int):
         return response.status_code == outcome
     location = response.get("Location", "")
-    target = outcome.to.replace("{item}", str(world.item.pk))
+    target = outcome.to.replace("{item}", str(world.item.pk)).replace(
+        "{person}", str(world.principals["operator"].user_id)
+    )
     return response.status_code == 302 and (location == target if outcome.exact else location.startswith(target))
 
 

@@ -1,6 +1,7 @@
 from rest_framework.permissions import BasePermission
 
 from exceptions_app.models import Principal, Role
+from exceptions_app.services.people import principal_of_user
 
 
 def principal_of(request) -> Principal | None:
@@ -10,7 +11,7 @@ def principal_of(request) -> Principal | None:
         if token is not None and hasattr(token, "principal"):
             request._tollgate_principal = token.principal
         elif request.user.is_authenticated:
-            request._tollgate_principal = Principal.objects.filter(user=request.user).first()
+            request._tollgate_principal = principal_of_user(request.user)
         else:
             request._tollgate_principal = None
     return request._tollgate_principal

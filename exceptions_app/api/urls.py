@@ -42,6 +42,7 @@ urlpatterns = [
     path("resolutions/stream", resolution_stream.view, name="resolution-stream"),
     path("deliveries", views_feedback.DeliveryListView.as_view(), name="delivery-list"),
     path("deliveries/redeliver", views_feedback.DeliveryRedeliverView.as_view(), name="delivery-redeliver"),
+    path("stats/", views_stats.StatsIndexView.as_view(), name="stats-index"),
     path("stats/queues", views_stats.QueueStatsView.as_view(), name="stats-queues"),
     path("stats/workflows", views_stats.WorkflowStatsView.as_view(), name="stats-workflows"),
     path("stats/latency", views_stats.LatencyStatsView.as_view(), name="stats-latency"),

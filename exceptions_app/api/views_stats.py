@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
@@ -43,6 +44,7 @@ def _view(name: str, build, summary: str):
             return super().get(request)
 
     View.__name__ = f"Stats{name.title()}View"
+    View.summary = summary
     return View
 
 
@@ -66,3 +68,37 @@ OperatorStatsView = _view(
     lambda since, now: stats.operator_table(since=since),
     "Per operator: resolved, median handling time, current claims",
 )
+
+
+class StatsIndexEntry(drf.Serializer):
+    name = drf.CharField()
+    url = drf.CharField()
+    summary = drf.CharField()
+
+
+class StatsIndexOutput(drf.Serializer):
+    tables = StatsIndexEntry(many=True)
+
+
+class StatsIndexView(APIView):
+    """What /api/v1/stats/ offers: every stats route, read from the URL configuration so none is missed."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        operation_id="stats_index",
+        responses={200: StatsIndexOutput, **ERROR_RESPONSES},
+        summary="The stats tables: name, URL and what each holds",
+    )
+    def get(self, request):
+        from exceptions_app.api import urls  # the URL module imports this one
+
+        tables = []
+        for pattern in urls.urlpatterns:
+            route = str(pattern.pattern)
+            if not route.startswith("stats/") or route == "stats/":
+                continue
+            view_class = getattr(pattern.callback, "view_class", None)
+            summary = getattr(view_class, "summary", "") or (view_class.__doc__ or "").strip().split("\n")[0]
+            tables.append({"name": route.removeprefix("stats/"), "url": reverse(pattern.name), "summary": summary})
+        return Response({"tables": tables})
