@@ -78,7 +78,7 @@ def test_the_stats_index_lists_every_table_and_each_answers(supervisor_client, o
 
     assert response.status_code == 200
     tables = {table["name"]: table for table in response.json()["tables"]}
-    assert {"queues", "workflows", "latency", "operators"} <= set(tables)
+    assert {"queues", "workflows", "latency", "operators", "capacity"} <= set(tables)
     for table in tables.values():
         assert table["summary"], table
         assert supervisor_client.get(table["url"]).status_code == 200, table
