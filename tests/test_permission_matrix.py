@@ -158,9 +158,10 @@ API = {
                                                "PUT":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/workflows/<str:name>/replay":     {"POST": row(401,    403,         403,   403,      403,        200)},
     "api/v1/replays/<int:run_id>":            {"GET":  row(401,    403,         403,   403,      403,        200)},
-    # Agents build clients from the schema; people read the docs. Nobody anonymous.
+    # Agents build clients from the schema; people read the docs. Nobody anonymous: the docs page
+    # sends a caller with neither session nor token to the sign-in page (README says to sign in).
     "api/schema/":                            {"GET":  row(401,    200,         200,   200,      200,        200)},
-    "api/docs/":                              {"GET":  row(401,    200,         200,   200,      200,        200)},
+    "api/docs/":                              {"GET":  row(LOGIN,  200,         200,   200,      200,        200)},
     # The catch-all (an empty pattern, last): any other path under /api/v1/ is a 404 in the API's
     # error shape, before authentication; it discloses nothing.
     "api/v1/":                                {"GET":  row(404,    404,         404,   404,      404,        404),
