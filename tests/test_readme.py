@@ -241,7 +241,8 @@ def readme_paths() -> list[str]:
         .replace("after=C", "after=0")
         .replace("wait=N", "wait=1")
         for path in found
-        if not path.endswith("/stream")  # a Server-Sent Events stream never ends: its own tests read it
+        # Streams never end (Server-Sent Events, MCP's streamable HTTP): their own tests read them.
+        if not path.endswith(("/stream", "/mcp"))
     }
     return sorted(filled)
 
