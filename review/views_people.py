@@ -15,10 +15,16 @@ from exceptions_app.errors import DomainError
 from exceptions_app.models import AuditEvent, Principal, Queue, Team
 from exceptions_app.services import people
 from review.access import supervisor_for
-from review.forms import errors_named
 from review.forms_people import ActiveForm, PasswordResetForm, PersonAddForm, PersonChangeForm, TeamQueuesForm
 
 PAGE = "The People page"
+
+
+def errors_named(form) -> str:
+    """Each refused field by its name (as posted), with its reasons."""
+    return "; ".join(f"{field}: {' '.join(problems)}" for field, problems in form.errors.items())
+
+
 HISTORY_LENGTH = 50
 
 
