@@ -79,8 +79,8 @@ class Gunicorn:
     set-up (uvicorn workers, requests that do not wait on ``threads`` threads each); ``"wsgi"`` the
     earlier one (gthread workers), kept to compare the two in one run."""
 
-    def __init__(self, env: dict, *, workers: int, threads: int, serving: str = "asgi"):
-        self.env, self.workers, self.threads, self.serving = env, workers, threads, serving
+    def __init__(self, env: dict, *, workers: int, threads: int, serving: str = "asgi", backlog: int = 256):
+        self.env, self.workers, self.threads, self.serving, self.backlog = env, workers, threads, serving, backlog
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.log = Path(tempfile.mkstemp(prefix="tollgate-bench-gunicorn-", suffix=".log")[1])
@@ -100,7 +100,7 @@ class Gunicorn:
             "--workers",
             str(self.workers),
             "--backlog",
-            "256",
+            str(self.backlog),
             "--timeout",
             "60",
             "--graceful-timeout",

@@ -212,7 +212,9 @@ def main() -> int:
     finally:
         old.stop()
 
-    server = common.Gunicorn(env, serving="asgi", **PROCFILE)
+    # gunicorn's default backlog (2048; the kernel caps it at somaxconn), not the other benches' 256: the
+    # waiters connect 500 at a time.
+    server = common.Gunicorn(env, serving="asgi", backlog=2048, **PROCFILE)
     waiting = None
     try:
         server.start()

@@ -59,9 +59,10 @@ def _listen_postgres(hub, stopping: threading.Event) -> None:
                 # Anything that changed before LISTEN took effect is re-read by every waiter.
                 hub.notify_all()
                 while not stopping.is_set():
-                    keys = [notification.payload for notification in listening.notifies(timeout=1.0)]
-                    if keys:
-                        hub.notify(keys)
+                    # Each notification wakes its waiters as it arrives; the timeout only lets the loop
+                    # look at ``stopping`` (collecting them until it ran out cost 0.5 s on average).
+                    for notification in listening.notifies(timeout=1.0):
+                        hub.notify([notification.payload])
         except Exception:
             logger.warning("wait listener lost its connection; reconnecting in %.1f s", backoff, exc_info=True)
             stopping.wait(backoff)
