@@ -67,7 +67,7 @@ def test_the_schema_states_the_limits_the_server_enforces(tmp_path):
         return next(p["schema"] for p in paths[path][method]["parameters"] if p["name"] == name)
 
     wait = parameter("/api/v1/exceptions/{item_id}", "get", "wait")
-    assert (wait["minimum"], wait["maximum"]) == (0, 60)
+    assert (wait["minimum"], wait["maximum"]) == (0, 300)
     assert parameter("/api/v1/decisions", "post", "Idempotency-Key")["maxLength"] == 200
     assert components["CommentInput"]["properties"]["text"]["minLength"] == 1
     assert components["RedeliverInput"]["properties"]["delivery_ids"]["items"]["minLength"] == 1
