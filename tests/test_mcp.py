@@ -19,6 +19,7 @@ from exceptions_app.models import ExceptionItem
 from exceptions_app.services.items import item_claim, item_resolve
 from exceptions_app.services.tokens import principal_ensure, token_create
 from tests.fixtures.gate import BILLING, decision_body, invoice_output
+from tests.fixtures.loops import run_in_new_loop
 from tests.fixtures.workers import ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -89,7 +90,7 @@ def test_streamable_http_lists_tools_and_a_held_output_gets_the_final_output_aft
             held = await _held_then_resolved(client, operator_client, "mcp-held")
             return tools, held
 
-    tools, (result, item_id, edited, progress, elapsed) = asyncio.run(scenario())
+    tools, (result, item_id, edited, progress, elapsed) = run_in_new_loop(scenario())
 
     assert {tool.name for tool in tools.tools} == TOOLS
     review = next(tool for tool in tools.tools if tool.name == "request_review")
@@ -134,7 +135,7 @@ def test_streamable_http_proceed_reject_timeout_then_get_resolution_report_and_w
             workflows = await client.call_tool("list_workflows", {})
             return proceed, reject, timeout, timed, pending, resolved, report, workflows
 
-    proceed, reject, timeout, timed, pending, resolved, report, workflows = asyncio.run(scenario())
+    proceed, reject, timeout, timed, pending, resolved, report, workflows = run_in_new_loop(scenario())
 
     for result in (proceed, reject, timeout, pending, resolved, report, workflows):
         assert not result.is_error, result.content
@@ -186,7 +187,7 @@ def test_streamable_http_refuses_other_workflows_bad_arguments_and_bad_tokens(as
         return bad, refused, invisible, empty
 
     started = time.monotonic()
-    bad, refused, invisible, empty = asyncio.run(scenario())
+    bad, refused, invisible, empty = run_in_new_loop(scenario())
     elapsed = time.monotonic() - started
     texts = {name: result.content[0].text for name, result in bad.items()}
 
@@ -242,7 +243,7 @@ def test_stdio_console_script_lists_tools_and_waits_for_a_review(asgi_server_fac
             bad = await client.call_tool("request_review", _review("stdio-bad", 7, 5))
             return tools, held, proceed, bad
 
-    tools, (result, item_id, edited, progress, _elapsed), proceed, bad = asyncio.run(scenario())
+    tools, (result, item_id, edited, progress, _elapsed), proceed, bad = run_in_new_loop(scenario())
 
     assert {tool.name for tool in tools.tools} == TOOLS
     assert not result.is_error, result.content
@@ -304,7 +305,7 @@ def test_waiting_tools_hold_no_thread_other_calls_answer_while_many_wait(
             results = await asyncio.wait_for(asyncio.gather(*calls), 60)
             return proceed, answered_in, ids, results
 
-    proceed, answered_in, ids, results = asyncio.run(scenario())
+    proceed, answered_in, ids, results = run_in_new_loop(scenario())
 
     assert proceed.structured_content["verdict"] == "proceed"
     assert answered_in < 3.0, answered_in

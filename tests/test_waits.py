@@ -16,6 +16,7 @@ from exceptions_app.services.items import item_cancel, item_claim, item_resolve
 from exceptions_app.services.sweeps import items_expire
 from exceptions_app.services.tokens import principal_ensure, token_create
 from tests.fixtures.gate import BILLING, client_for, decision_body
+from tests.fixtures.loops import run_in_new_loop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -133,7 +134,7 @@ def test_hundreds_of_waiters_each_get_their_resolution_once_while_intake_answers
                 latencies,
             )
 
-    items, feeds, streams, latencies = asyncio.run(scenario())
+    items, feeds, streams, latencies = run_in_new_loop(scenario())
 
     assert sorted(item["id"] for item in items) == sorted(item_ids)
     assert all(item["resolution"]["outcome"] == "approve" for item in items)
@@ -165,7 +166,7 @@ def test_the_waiter_limit_answers_503_with_retry_after_and_dropped_waits_free_th
             again = await asyncio.gather(*(http.get(f"/api/v1/exceptions/{i}", params={"wait": 1}) for i in item_ids))
         return refused, again
 
-    refused, again = asyncio.run(scenario())
+    refused, again = run_in_new_loop(scenario())
 
     assert refused.status_code == 503
     assert refused.headers["retry-after"].isdigit()
