@@ -1,5 +1,6 @@
 """Reads shared by pages and the API, with visibility rules applied."""
 
+import re
 from datetime import datetime
 
 from django.db import connection
@@ -8,7 +9,16 @@ from django.utils import timezone
 
 from exceptions_app import rules
 from exceptions_app.errors import NotFound
-from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role
+from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role, Workflow
+from exceptions_app.policy.document import WORKFLOW_NAME
+
+
+def workflow_published_get(name: str) -> Workflow | None:
+    """The workflow of that name with a published policy, or None. A name no policy may have (a NUL byte
+    would even fail PostgreSQL's comparison) is looked up nowhere."""
+    if re.fullmatch(WORKFLOW_NAME, name) is None:
+        return None
+    return Workflow.objects.select_related("current_policy").filter(name=name, current_policy__isnull=False).first()
 
 
 def items_visible_to(principal: Principal) -> QuerySet[ExceptionItem]:

@@ -1,7 +1,6 @@
 """A workflow's accountability page: unattended error, bands, the reliability and trade-off curves,
 the recommended threshold (published only by a supervisor's click) and the drift breaker."""
 
-import re
 from datetime import timedelta
 
 from django.contrib import messages
@@ -15,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from exceptions_app.accountability.report import accountability_report
 from exceptions_app.errors import DomainError
 from exceptions_app.models import Workflow
-from exceptions_app.policy.document import WORKFLOW_NAME
+from exceptions_app.selectors import workflow_published_get
 from exceptions_app.services.judgements import breaker_reset, threshold_publish
 from review import charts
 from review.access import supervisor_for
@@ -29,13 +28,7 @@ def _supervisor(request):
 
 
 def _workflow(name: str) -> Workflow:
-    # A name no policy may have (a NUL byte would even fail PostgreSQL's comparison) exists nowhere.
-    valid = re.fullmatch(WORKFLOW_NAME, name) is not None
-    workflow = (
-        Workflow.objects.select_related("current_policy").filter(name=name, current_policy__isnull=False).first()
-        if valid
-        else None
-    )
+    workflow = workflow_published_get(name)
     if workflow is None:
         raise Http404(f"no workflow {name!r}")
     return workflow

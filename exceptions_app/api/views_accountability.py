@@ -1,7 +1,6 @@
 """Accountability of a workflow (what went through unattended, how wrong it was, what threshold the
 data recommend) and the drift breaker's reset, for supervisors."""
 
-import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -15,7 +14,7 @@ from exceptions_app.api.error_responses import ERROR_RESPONSES
 from exceptions_app.api.permissions import IsSupervisor, principal_of
 from exceptions_app.errors import InvalidInput, NotFound
 from exceptions_app.models import Workflow
-from exceptions_app.policy.document import WORKFLOW_NAME
+from exceptions_app.selectors import workflow_published_get
 from exceptions_app.services.judgements import breaker_reset
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -23,12 +22,7 @@ LONGEST_WINDOW = timedelta(days=366)
 
 
 def workflow_for_accountability(name: str) -> Workflow:
-    valid = re.fullmatch(WORKFLOW_NAME, name) is not None
-    workflow = (
-        Workflow.objects.select_related("current_policy").filter(name=name, current_policy__isnull=False).first()
-        if valid
-        else None
-    )
+    workflow = workflow_published_get(name)
     if workflow is None:
         raise NotFound(f"unknown workflow {name!r}")
     return workflow
