@@ -6,10 +6,14 @@ Each judged output adds its log-likelihood ratio of "the rate has risen to ``det
 ln((1-baseline)/(1-detect)). h bounds false alarms: the expected run length before a false
 alarm at the baseline grows about exponentially with h, and the delay to detect a shift to
 ``detect`` is about h divided by the per-judgement drift (the Kullback-Leibler divergence).
-With the defaults (baseline 0.02, detect 0.10, h 12) a simulation of 200 seeded runs gave no
-false alarm within 20,000 in-control judgements and a median delay of 44 judgements (at most 154)
-after a jump to 20% (tests/unit/test_accountability_breaker.py pins both over 50 seeded runs;
-docs/accountability.md has the figures).
+
+The breaker sees only judged audit samples, so its delay counted in unattended decisions is its
+delay in judgements divided by the audit rate. With baseline 0.02, detect 0.20 and h 12 (the demo
+policies), auditing ``MIN_AUDIT_RATE`` of proceeds, 5,000 seeded runs of bench/breaker.py tripped a
+median of 119 proceeds after a jump from 2% to 20% (95th percentile 259: within 300 in 97.8% of
+runs) and raised a false alarm within 20,000 proceeds at 2% in 0.28% of runs. At a 10% audit rate
+it would need about three times as many proceeds, hence the minimum, which the policy enforces
+(docs/accountability.md; tests/unit/test_accountability_breaker.py pins it over seeded runs).
 """
 
 import math
@@ -17,6 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 DEFAULT_THRESHOLD = 12.0
+# The least share of proceeds a policy whose breaker watches audits must sample, at every
+# confidence: below it the breaker sees too few judgements to trip within 300 unattended decisions.
+MIN_AUDIT_RATE = 0.30
 
 
 @dataclass(frozen=True)

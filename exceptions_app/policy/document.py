@@ -14,6 +14,7 @@ import cel
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from exceptions_app.accountability.breaker import MIN_AUDIT_RATE
 from exceptions_app.rules import REASON_CODE_PATTERN
 
 SEVERITIES = ["low", "medium", "high", "critical"]
@@ -254,6 +255,16 @@ def _accountability_errors(document: dict) -> list[PolicyError]:
             errors.append(PolicyError("breaker", "name at least one stream to watch: audit or override"))
         if "audit" in breaker and "sampling" not in document:
             errors.append(PolicyError("breaker.audit", "watching audits needs sampling (there would be none)"))
+        elif "audit" in breaker:
+            errors += [
+                PolicyError(
+                    path,
+                    f"the breaker watches audits: sample at least {MIN_AUDIT_RATE:g} of proceeds, or it sees too few "
+                    "judgements to trip within 300 unattended decisions (docs/accountability.md)",
+                )
+                for path, rate in rates
+                if 0 < rate < MIN_AUDIT_RATE
+            ]
         if breaker.get("threshold") == 0:
             errors.append(PolicyError("breaker.threshold", "must be above 0"))
         for stream in ("audit", "override"):

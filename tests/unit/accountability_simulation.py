@@ -4,10 +4,16 @@ reviewer who judges by the truth. Shared by the unit tests (thousands of decisio
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from exceptions_app.accountability import estimates
+from exceptions_app.accountability.breaker import DEFAULT_THRESHOLD, Cusum
 from exceptions_app.accountability.estimates import BandCounts, Judgement
 from exceptions_app.accountability.sampling import SamplingPlan
+
+DEMO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "billing.invoice_adjustment.yaml"
 
 
 def true_error(confidence: float) -> float:
@@ -79,3 +85,43 @@ def fresh_error_at(threshold: float, seed: int, *, decisions: int = 200_000) -> 
             passing += 1
             wrong += rng.random() < true_error(confidence)
     return wrong / passing
+
+
+def demo_breaker_policy() -> tuple[SamplingPlan, Cusum, float]:
+    """The demo's audit configuration (policies/billing.invoice_adjustment.yaml): its sampling plan,
+    its breaker and its auto-approve threshold, as the gate reads them."""
+    document = yaml.safe_load(DEMO_POLICY.read_text())
+    breaker = document["breaker"]
+    cusum = Cusum(breaker["audit"]["baseline"], breaker["audit"]["detect"], breaker.get("threshold", DEFAULT_THRESHOLD))
+    return SamplingPlan.from_document(document["sampling"]), cusum, document["thresholds"]["auto_approve"]
+
+
+def breaker_trip(
+    seed: int,
+    *,
+    plan: SamplingPlan,
+    cusum: Cusum,
+    auto_approve: float,
+    steady: int,
+    shifted: int = 0,
+    steady_rate: float = 0.02,
+    shifted_rate: float = 0.20,
+) -> tuple[str, int] | None:
+    """Unattended decisions (proceeds) through the gate: ``steady`` of them wrong at ``steady_rate``,
+    then ``shifted`` wrong at ``shifted_rate``. Each is audited with the plan's probability for its
+    confidence, and every audit sample is judged at once by the truth and fed to the breaker.
+    Answers where it first tripped, ``("steady", n)`` or ``("shifted", n)`` with n the number of
+    proceeds of that phase up to and including the tripping one, or None if it stayed quiet."""
+    rng = random.Random(seed)
+    score = 0.0
+    for phase, length, rate in (("steady", steady, steady_rate), ("shifted", shifted, shifted_rate)):
+        for count in range(1, length + 1):
+            confidence = draw_confidence(rng)
+            while confidence < auto_approve:  # a held output: not unattended, not in the count
+                confidence = draw_confidence(rng)
+            wrong = rng.random() < rate
+            if rng.random() < plan.probability("proceed", confidence):
+                score = cusum.step(score, wrong)
+                if cusum.tripped(score):
+                    return phase, count
+    return None
