@@ -38,6 +38,7 @@ def items_filtered(
     items: QuerySet[ExceptionItem],
     *,
     status: str = "",
+    kind: str = "",
     queue: str = "",
     workflow: str = "",
     correlation_id: str = "",
@@ -48,6 +49,8 @@ def items_filtered(
     """The item filters of the API's list and the console's search; empty criteria do not filter."""
     if status:
         items = items.filter(status=status)
+    if kind:
+        items = items.filter(kind=kind)
     if queue:
         items = items.filter(queue__name=queue)
     if workflow:

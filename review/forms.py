@@ -3,7 +3,7 @@ import json
 from django import forms
 
 from exceptions_app import rules
-from exceptions_app.models import ItemStatus
+from exceptions_app.models import ItemKind, ItemStatus
 from exceptions_app.rules import REASON_CODE_HELP, reason_code_validator
 from exceptions_app.strict_json import JsonRefused, strict_loads
 
@@ -109,6 +109,7 @@ class SearchForm(forms.Form):
     workflow = forms.CharField(required=False, max_length=128)
     queue = forms.CharField(required=False, max_length=64)
     status = forms.ChoiceField(required=False, choices=[("", "any"), *ItemStatus.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "any"), *ItemKind.choices])
     reason = forms.CharField(required=False, max_length=64, label="Reason code")
     correlation_id = forms.CharField(required=False, max_length=200, label="Correlation id")
     raised_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Raised from")

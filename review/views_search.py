@@ -38,6 +38,7 @@ def _results_page(request, params: QueryDict, *, status: int = 200, confirmation
         items = items_filtered(
             items,
             status=criteria["status"],
+            kind=criteria["kind"],
             queue=criteria["queue"],
             workflow=criteria["workflow"],
             correlation_id=criteria["correlation_id"],

@@ -4,6 +4,7 @@ import random
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from exceptions_app.accountability import sampling
@@ -18,6 +19,7 @@ from exceptions_app.models import (
     Workflow,
 )
 from exceptions_app.services.policies import policy_publish
+from exceptions_app.services.tokens import principal_ensure
 from tests.fixtures.gate import BILLING, billing_document, decision_body, hold
 
 pytestmark = pytest.mark.django_db
@@ -254,6 +256,17 @@ def test_an_unknown_workflow_has_no_accountability(supervisor_client, billing_wo
         ({"breaker": {"threshold": 5}}, "breaker"),
         ({"breaker": {"override": {"baseline": 0.3, "detect": 0.2}}}, "breaker.override.detect"),
         ({"breaker": {"audit": {"baseline": 0.02, "detect": 0.1}}}, "breaker.audit"),
+        (  # too thin a sample for the breaker to trip within 300 unattended decisions
+            {"sampling": {"proceed_rate": 0.1}, "breaker": {"audit": {"baseline": 0.02, "detect": 0.2}}},
+            "sampling.proceed_rate",
+        ),
+        (
+            {
+                "sampling": {"proceed_rate": 0.5, "strata": [{"below": 0.95, "proceed_rate": 0.2}]},
+                "breaker": {"audit": {"baseline": 0.02, "detect": 0.2}},
+            },
+            "sampling.strata[0].proceed_rate",
+        ),
         ({"sampling": {"proceed_rate": 0.1, "extra": 1}}, "sampling"),
         ({"targets": {"max_unattended_error": 0}}, "targets.max_unattended_error"),
         ({"breaker": {"override": {"baseline": 0, "detect": 0.2}}}, "breaker.override.baseline"),
@@ -416,3 +429,24 @@ def test_the_tripped_event_reaches_agents_that_read_the_feed(agent_client, opera
     assert len(tripped) == 1
     assert tripped[0]["workflow"] == BILLING
     assert "override" in tripped[0]["reason"]
+
+
+def test_the_console_search_shows_each_items_kind_and_filters_by_it(agent_client, billing_queues):
+    publish(sampling={"proceed_rate": 1.0})
+    agent_client.post("/api/v1/decisions", decision_body(confidence=0.97), format="json")
+    held = hold(agent_client, correlation_id="held-one")
+    audit = audit_items().get()
+    console = Client()
+    console.force_login(principal_ensure(name="olga", role="operator", teams=["billing-team"]).user)
+
+    everything = console.get("/items/search", {"status": "open"})
+    audits = console.get("/items/search", {"status": "open", "kind": "audit"})
+    holds = console.get("/items/search", {"kind": "hold"})
+
+    assert {item.pk for item in everything.context["items"]} == {held, audit.pk}
+    assert b'<span class="badge kind-audit">audit</span>' in everything.content
+    assert b'<span class="badge kind-hold">hold</span>' in everything.content
+    assert [item.pk for item in audits.context["items"]] == [audit.pk]
+    assert b"kind-hold" not in audits.content
+    assert [item.pk for item in holds.context["items"]] == [held]
+    assert console.get("/items/search", {"kind": "nonsense"}).context["items"] == []
