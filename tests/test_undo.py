@@ -90,3 +90,36 @@ def test_the_resolutions_tally_waits_for_the_undo_window_so_an_undone_decision_i
     Delivery.objects.filter(item_id=webhook_item).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
     assert resolutions_tally() == 1  # the decision that stood, once
+
+
+def test_an_undone_judgement_is_taken_back_out_of_the_drift_breaker(agent_client, billing_queues):
+    """A reject moves the override CUSUM up and a later approval down; undoing the reject leaves the
+    score as if only the approval had been judged, not as it was after both."""
+    from exceptions_app.accountability.breaker import Cusum
+    from exceptions_app.models import BreakerState, PolicySource
+    from exceptions_app.services.policies import policy_publish
+    from tests.fixtures.gate import billing_document
+
+    policy_publish(
+        document=billing_document(breaker={"override": {"baseline": 0.1, "detect": 0.6}}), source=PolicySource.FILE
+    )
+    cusum = Cusum(0.1, 0.6)
+    olga = principal_ensure(name="olga", role="operator", teams=["billing-team"])
+    wrong, right = hold(agent_client, correlation_id="wrong"), hold(agent_client, correlation_id="right")
+    for item_id, action in ((wrong, "reject"), (right, "approve")):
+        item_claim(item_id=item_id, principal=olga)
+        code = "wrong_amount" if action == "reject" else ""
+        item_resolve(item_id=item_id, principal=olga, action=action, reason_code=code, hold_delivery=undo_window())
+    state = BreakerState.objects.get()
+    assert state.override_score == pytest.approx(cusum.wrong_step + cusum.right_step)
+    assert state.override_judged == 2
+
+    item_resolution_undo(item_id=wrong, principal=olga)
+
+    state.refresh_from_db()
+    assert state.override_score == cusum.step(0.0, wrong=False) == 0.0
+    assert state.override_judged == 1
+    assert [observation["item"] for observation in state.recent] == [right]
+    item_resolve(item_id=wrong, principal=olga, action="approve", hold_delivery=undo_window())  # judged again
+    state.refresh_from_db()
+    assert (state.override_judged, [observation["item"] for observation in state.recent]) == (2, [right, wrong])

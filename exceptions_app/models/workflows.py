@@ -33,6 +33,9 @@ class BreakerState(models.Model):
     override_judged = models.PositiveIntegerField(default=0)
     tripped_at = models.DateTimeField(null=True, blank=True)
     tripped_reason = models.CharField(max_length=200, blank=True)
+    # The judgements of the last undo window, in order ({item, stream, step, before, at}), so an
+    # undone judgement can be taken back out of its score (services.judgements).
+    recent = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -100,7 +100,9 @@ def _breaker_observe(item: ExceptionItem, now: datetime) -> None:
     cusum = Cusum(config[stream]["baseline"], config[stream]["detect"], config.get("threshold", DEFAULT_THRESHOLD))
     BreakerState.objects.get_or_create(workflow=item.workflow)
     state = BreakerState.objects.select_for_update().get(workflow=item.workflow)
-    score = cusum.step(getattr(state, f"{stream}_score"), item.resolution in WRONG)
+    before, wrong = getattr(state, f"{stream}_score"), item.resolution in WRONG
+    score = cusum.step(before, wrong)
+    state.recent = [*_undoable(state.recent, now), _observation(item, stream, cusum, wrong, before, now)]
     setattr(state, f"{stream}_score", score)
     setattr(state, f"{stream}_judged", getattr(state, f"{stream}_judged") + 1)
     if state.tripped_at is None and cusum.tripped(score):
@@ -111,6 +113,43 @@ def _breaker_observe(item: ExceptionItem, now: datetime) -> None:
         )
         _trip(item.workflow, state, stream=stream, score=score, now=now)
     state.save()
+
+
+def _observation(item: ExceptionItem, stream: str, cusum: Cusum, wrong: bool, before: float, now: datetime) -> dict:
+    step = cusum.wrong_step if wrong else cusum.right_step
+    return {"item": item.pk, "stream": stream, "step": step, "before": before, "at": now.timestamp()}
+
+
+def _undoable(recent: list[dict], now: datetime) -> list[dict]:
+    """The observations whose judgement may still be undone (the rest can no longer be withdrawn)."""
+    from exceptions_app.services.undo import undo_window  # undo imports this module
+
+    oldest = (now - undo_window()).timestamp()
+    return [observation for observation in recent if observation["at"] >= oldest]
+
+
+def breaker_observation_withdraw(*, item: ExceptionItem) -> str | None:
+    """Take an undone judgement back out of the breaker, inside the undo's transaction: its stream's
+    score becomes what it would be had the judgement never been made (the later judgements of the
+    stream replayed from the score before it). A trip it caused stands: the workflow was told at
+    once and its outputs held; a supervisor resets it. Answers the stream, or None if the
+    judgement was not observed."""
+    state = BreakerState.objects.select_for_update().filter(workflow_id=item.workflow_id).first()
+    recent = list(state.recent) if state is not None else []
+    index = next((index for index, observation in enumerate(recent) if observation["item"] == item.pk), None)
+    if index is None:
+        return None
+    withdrawn = recent.pop(index)
+    stream, score = withdrawn["stream"], withdrawn["before"]
+    for observation in recent[index:]:
+        if observation["stream"] == stream:
+            observation["before"] = score
+            score = max(0.0, score + observation["step"])
+    setattr(state, f"{stream}_score", score)
+    setattr(state, f"{stream}_judged", getattr(state, f"{stream}_judged") - 1)
+    state.recent = recent
+    state.save()
+    return stream
 
 
 def workflow_tripped_payload(workflow: Workflow, state: BreakerState, *, stream: str, public_id: str) -> dict:
@@ -170,6 +209,7 @@ def breaker_reset(*, workflow_name: str, principal: Principal | None, note: str 
         workflow.save(update_fields=["tripped_at"])
         if state is not None:
             state.audit_score = state.override_score = 0.0
+            state.recent = []  # nothing judged before the reset can be withdrawn from the fresh scores
             state.tripped_at, state.tripped_reason = None, ""
             state.save()
         audit_record(

@@ -17,6 +17,7 @@ from django.utils import timezone
 from exceptions_app.errors import IllegalTransition, NotFound
 from exceptions_app.models import Delivery, DeliveryStatus, ExceptionItem, ItemKind, ItemStatus, Principal
 from exceptions_app.services.item_changes import item_state_change
+from exceptions_app.services.judgements import breaker_observation_withdraw
 
 UNDOABLE = ("approve", "modify", "reject")
 
@@ -56,6 +57,7 @@ def item_resolution_undo(*, item_id: int, principal: Principal) -> ExceptionItem
             raise IllegalTransition(f"the decision on item {item_id} has already been sent; it can no longer be undone")
         undone = {"resolution": item.resolution, "reason_code": item.reason_code, "note": item.resolution_note}
         Delivery.objects.filter(pk__in=[delivery.pk for delivery in deliveries]).delete()
+        breaker_observation_withdraw(item=item)
         item_state_change(
             item,
             action="resolution_undone",
