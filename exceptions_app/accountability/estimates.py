@@ -207,16 +207,29 @@ def tradeoff_curve(
 
 
 def _stratified(passing: dict[int, float], per_band: dict[int, list[Judgement]], threshold: float) -> RateEstimate:
+    return stratified_rate(
+        passing,
+        {
+            band: [(j.wrong, 1.0 / j.probability) for j in judged if _would_proceed(j, threshold) and j.probability > 0]
+            for band, judged in per_band.items()
+        },
+    )
+
+
+def stratified_rate(passing: dict[int, float], observations: dict[int, list[tuple[bool, float]]]) -> RateEstimate:
+    """The error rate of a population counted per band (``passing``), post-stratified: each band's
+    Hajek rate from its ``(wrong, weight)`` observations, weighted by the band's share; Wilson at the
+    Kish effective n of the resulting weights. Unknown if a band of the population has no observation."""
     if not passing:
         return RateEstimate(0.0, 0.0, 0.0)
     population = sum(passing.values())
     weighted: list[tuple[bool, float]] = []
     for band, count in passing.items():
-        judged = [j for j in per_band.get(band, []) if _would_proceed(j, threshold) and j.probability > 0]
+        judged = observations.get(band)
         if not judged:
             return UNKNOWN
-        band_weight = sum(1.0 / j.probability for j in judged)
-        weighted += [(j.wrong, (count / population) * (1.0 / j.probability) / band_weight) for j in judged]
+        band_weight = sum(weight for _, weight in judged)
+        weighted += [(wrong, (count / population) * weight / band_weight) for wrong, weight in judged]
     return weighted_rate(weighted)
 
 

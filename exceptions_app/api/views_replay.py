@@ -33,6 +33,16 @@ class ReplayInput(drf.Serializer):
         return attrs
 
 
+class ExpectedErrorsOutput(drf.Serializer):
+    proceeds = drf.IntegerField(help_text="decisions the draft lets proceed unattended")
+    estimate = drf.FloatField(allow_null=True, help_text="expected wrong outputs among them (null: a band unjudged)")
+    low = drf.FloatField(allow_null=True)
+    high = drf.FloatField(allow_null=True)
+    rate = drf.DictField(help_text="their error rate: estimate, low, high (95%, Wilson at Kish's effective n)")
+    judged = drf.IntegerField(help_text="judged outputs the estimate rests on (audit samples and reviewed holds)")
+    bands_without_judgements = drf.ListField(child=drf.DictField(), help_text="lower, upper, proceeds")
+
+
 class ReplayOutput(drf.Serializer):
     workflow = drf.CharField()
     decisions = drf.IntegerField()
@@ -44,7 +54,9 @@ class ReplayOutput(drf.Serializer):
     bands = drf.ListField(child=drf.DictField())
     would_leak = drf.IntegerField(help_text="held outputs people modified or rejected that the draft lets proceed")
     judgements = drf.DictField()
-    expected_unattended_errors = drf.DictField(allow_null=True)
+    expected_unattended_errors = ExpectedErrorsOutput(
+        allow_null=True, help_text="null when nobody judged any output the draft lets proceed"
+    )
     samples = drf.ListField(child=drf.DictField())
 
 

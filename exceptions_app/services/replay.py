@@ -23,10 +23,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from exceptions_app.accountability import estimates
+from exceptions_app.accountability.estimates import band_index
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import GateDecision, Resolution, Verdict, Workflow
 from exceptions_app.policy.document import policy_document_checksum, policy_document_validate
 from exceptions_app.policy.evaluation import policy_build, policy_evaluate
+from exceptions_app.services.judgements import JUDGED
 from exceptions_app.services.tallies import BANDS
 
 # confidence_band's lookup (the first band whose upper bound exceeds the confidence), by bisection.
@@ -144,6 +147,7 @@ def _rows(workflow: Workflow, window: ReplayWindow, chunk_size: int) -> Iterator
         "value_at_risk",
         "item__id",
         "item__resolution",
+        "audit_probability",
     )
     sql, params = query.query.sql_with_params()
     # Django's chunked cursor is a named (server-side) cursor on PostgreSQL: rows arrive chunk_size
@@ -174,7 +178,7 @@ def _reasons_shown(reasons) -> list[dict]:
 class _Tally:
     """The answer, accumulated one replayed decision at a time."""
 
-    def __init__(self, *, rule_codes: list[str], sample_limit: int):
+    def __init__(self, *, rule_codes: list[str], sample_limit: int, band_width: float):
         self.rule_codes = rule_codes
         self.sample_limit = sample_limit
         self.decisions = 0
@@ -190,8 +194,23 @@ class _Tally:
         self.judgements = Counter()
         self.leak_samples: list[dict] = []
         self.other_samples: list[dict] = []
+        # For the expected unattended errors: the draft's proceeds per accountability band, and
+        # what people said about those of them they judged, as (wrong, inverse-probability weight).
+        self.band_width = band_width
+        self.draft_proceeds: Counter = Counter()
+        self.judged_proceeds: dict[int, list[tuple[bool, float]]] = {}
 
-    def add(self, decision_id: int, current: str, confidence: float, reasons: list, item_id, resolution, evaluation):
+    def add(
+        self,
+        decision_id: int,
+        current: str,
+        confidence: float,
+        reasons: list,
+        item_id,
+        resolution,
+        audit_probability,
+        evaluation,
+    ):
         draft = evaluation.verdict
         self.decisions += 1
         self.matrix[current][draft] += 1
@@ -211,6 +230,13 @@ class _Tally:
         leak = resolution in CORRECTED and draft == Verdict.PROCEED
         if resolution:
             self.judgements[f"{resolution}:{draft}"] += 1
+        if draft == Verdict.PROCEED:
+            index = band_index(confidence, self.band_width)
+            self.draft_proceeds[index] += 1
+            if resolution in JUDGED:
+                # A hold was put before people for sure; an audit copy with its sampling probability.
+                weight = 1.0 if current == Verdict.HOLD or not audit_probability else 1.0 / audit_probability
+                self.judged_proceeds.setdefault(index, []).append((resolution in CORRECTED, weight))
         if current == draft:
             return
         samples = self.leak_samples if leak else self.other_samples
@@ -279,7 +305,9 @@ class _Tally:
                 "still_caught": self._judged(corrected, [Verdict.HOLD, Verdict.REJECT]),
             },
             "newly_held": self.matrix[Verdict.PROCEED][Verdict.HOLD],
-            "expected_unattended_errors": unattended_errors_expected(workflow=workflow, bands=self.bands),
+            "expected_unattended_errors": unattended_errors_expected(
+                proceeds=self.draft_proceeds, judged=self.judged_proceeds, band_width=self.band_width
+            ),
             "samples": (self.leak_samples + self.other_samples)[: self.sample_limit],
             "draft_checksum": None,
             "draft_rules": len(self.rule_codes),
@@ -287,11 +315,47 @@ class _Tally:
         }
 
 
-def unattended_errors_expected(*, workflow: Workflow, bands: dict[str, dict]) -> dict | None:
-    """Expected errors among what the draft lets proceed unattended, from audit estimates of the
-    error rate per confidence band. Those estimates (sampled audits of unattended outputs) are the
-    accountability feature's; until it exists this answers None and the answer says so."""
-    return None
+def unattended_errors_expected(
+    *, proceeds: dict[int, int], judged: dict[int, list[tuple[bool, float]]], band_width: float
+) -> dict | None:
+    """How many of the outputs the draft lets proceed unattended were wrong, expected from what people
+    judged (the accountability estimates, docs/accountability.md): per confidence band, the weighted
+    error rate among the judged decisions the draft proceeds (holds weigh 1, audit samples 1/p),
+    post-stratified by the draft's proceeds per band, with its 95% interval, times those proceeds.
+    None when nobody judged any of them; the estimate is null when a band the draft lets through has
+    no judgement (those bands are listed)."""
+    if not judged:
+        return None
+    total = sum(proceeds.values())
+    rate = estimates.stratified_rate(dict(proceeds), judged)
+    expected = estimates.expected_wrong(total, rate)
+    return {
+        "proceeds": total,
+        **expected.as_dict(),
+        "rate": rate.as_dict(),
+        "judged": sum(len(observations) for observations in judged.values()),
+        "bands_without_judgements": [
+            {"lower": lower, "upper": upper, "proceeds": proceeds[index]}
+            for index in sorted(proceeds)
+            if not judged.get(index)
+            for lower, upper in [estimates.band_bounds(index, band_width)]
+        ],
+    }
+
+
+def expected_errors_text(expected: dict | None) -> str:
+    """The expected unattended errors in words, for the command and the console page."""
+    if expected is None:
+        return "expected unattended errors unknown: nobody judged any output the draft lets proceed"
+    if expected["estimate"] is None:
+        bands = ", ".join(f"{band['lower']:g}-{band['upper']:g}" for band in expected["bands_without_judgements"])
+        return (
+            f"expected unattended errors unknown: nobody judged an output of band {bands} that the draft lets proceed"
+        )
+    return (
+        f"expected unattended errors {expected['estimate']:.1f} (95% {expected['low']:.1f}-{expected['high']:.1f}) "
+        f"among {expected['proceeds']} proceeds"
+    )
 
 
 def policy_replay(
@@ -308,7 +372,12 @@ def policy_replay(
     ``progress`` is called with the number replayed so far after every chunk."""
     document = replay_draft_check(workflow=workflow, document=document)
     policy = policy_build(document)
-    tally = _Tally(rule_codes=[rule.code for rule in policy.rules], sample_limit=sample_limit)
+    sampling = document.get("sampling") or {}
+    tally = _Tally(
+        rule_codes=[rule.code for rule in policy.rules],
+        sample_limit=sample_limit,
+        band_width=float(sampling.get("band_width", estimates.DEFAULT_BAND_WIDTH)),
+    )
     window = window.resolved(now=timezone.now())
     # A transaction of its own is read-only: PostgreSQL refuses any write the replay might attempt.
     # (Inside a caller's transaction the cursor still needs one, but its mode is the caller's.)
@@ -328,6 +397,7 @@ def policy_replay(
             value_at_risk,
             item_id,
             resolution,
+            audit_probability,
         ) in _rows(workflow, window, chunk_size):
             evaluation = policy_evaluate(
                 policy,
@@ -337,7 +407,9 @@ def policy_replay(
                 context=_json(context),
                 value_at_risk=float(value_at_risk) if value_at_risk is not None else None,
             )
-            tally.add(decision_id, current, confidence, _json(reasons), item_id, resolution, evaluation)
+            tally.add(
+                decision_id, current, confidence, _json(reasons), item_id, resolution, audit_probability, evaluation
+            )
             if progress is not None and tally.decisions % chunk_size == 0:
                 progress(tally.decisions)
     answer = tally.answer(workflow=workflow, window=window, document=document)

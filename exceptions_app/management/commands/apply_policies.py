@@ -8,7 +8,13 @@ from exceptions_app.errors import InvalidInput
 from exceptions_app.models import PolicySource, Workflow
 from exceptions_app.policy.document import PolicyError, policy_document_checksum, policy_document_errors
 from exceptions_app.services.policies import policy_publish
-from exceptions_app.services.replay import VERDICTS, ReplayWindow, policy_replay, replay_window_parse
+from exceptions_app.services.replay import (
+    VERDICTS,
+    ReplayWindow,
+    expected_errors_text,
+    policy_replay,
+    replay_window_parse,
+)
 
 
 def replay_report(answer: dict) -> list[str]:
@@ -22,6 +28,7 @@ def replay_report(answer: dict) -> list[str]:
     shown = {key: "-" if value is None else f"{value:.1%}" for key, value in rate.items()}
     lines.append(f"  review rate {shown['current']} -> {shown['draft']}; changed {answer['changed']}")
     lines.append(f"  would_leak {answer['would_leak']} (held outputs people corrected that the draft lets proceed)")
+    lines.append(f"  {expected_errors_text(answer['expected_unattended_errors'])}")
     for rule in answer["rules"]:
         if rule["current"] != rule["draft"] or rule["draft_errors"]:
             errors = f", {rule['draft_errors']} errors" if rule["draft_errors"] else ""
