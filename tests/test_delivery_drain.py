@@ -8,6 +8,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.test import override_settings
 
 from exceptions_app.models import Delivery, DeliveryAttempt, DeliveryStatus, ExceptionItem
 from exceptions_app.services import deliveries, delivery_attempts
@@ -109,6 +110,39 @@ def test_a_real_worker_delivers_a_burst_with_a_few_drains(agent_client, operator
     assert_exactly_once_per_delivery_id(receiver, item_ids)
     drains = [line for line in log if "tasks.delivery.deliveries_drain[" in line and "succeeded" in line]
     assert 1 <= len(drains) <= 4, drains
+
+
+def _broker_pools_reset(app) -> None:
+    """Drop the app's connection and producer pools, so the next publish connects to ``broker_url`` anew."""
+    from kombu import pools
+
+    pools.reset()  # kombu's process-wide producer pools, keyed by connection
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_a_wake_up_the_broker_refused_leaves_no_flag_that_would_silence_the_sweep(agent_client, receiver):
+    """The broker down (here: a port nothing listens on) while the cache answers: the failed publish must
+    not leave the flag set, or the sweep could not ask again until it expired after the broker returned."""
+    from exceptions_app.celery import app
+
+    cache.delete(deliveries.WAKE_KEY)
+    original, options = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.conf.broker_transport_options = {**options, "max_retries": 0}
+    _broker_pools_reset(app)
+    try:
+        with override_settings(CELERY_TASK_PUBLISH_RETRY=False):
+            app.conf.task_publish_retry = False
+            deliveries.deliveries_wake()
+        assert cache.get(deliveries.WAKE_KEY) is None
+    finally:
+        app.conf.task_publish_retry = True
+        app.conf.broker_url, app.conf.broker_transport_options = original, options
+        _broker_pools_reset(app)
+
+    deliveries.deliveries_wake()  # the broker back: the next wake-up publishes and sets the flag
+    assert cache.get(deliveries.WAKE_KEY) == 1
 
 
 def test_the_sweep_wakes_one_drain_when_something_is_due_and_none_otherwise(agent_client, operator_client, receiver):

@@ -196,9 +196,20 @@ def assert_failures_in_the_error_shape(failures: list[tuple]) -> None:
     assert not wrong, f"answers outside the error shape:\n{summary(wrong)}"
 
 
+def postgres_cluster(port: int) -> tuple[str, str]:
+    """The Debian cluster (version, name) that listens on the test database's port, so the test stops the
+    engine it uses, whichever that is (CI's ``main`` on 5432, or a private one)."""
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        version, name, cluster_port, *_ = line.split()
+        if int(cluster_port) == port:
+            return version, name
+    raise AssertionError(f"no PostgreSQL cluster listens on port {port}:\n{listing}")
+
+
 def postgres(action: str) -> None:
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
+    version, name = postgres_cluster(urlsplit(os.environ["DATABASE_URL"]).port or 5432)
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action]
     subprocess.run([*command, *(["-m", "fast"] if action == "stop" else [])], check=True, timeout=60)
 
 
@@ -285,7 +296,15 @@ def redis_outage_under_load(web: str, receiver, logs: dict) -> None:
     assert_each_key_stored_once(load.keys)
     expected = set(Delivery.objects.values_list("public_id", flat=True))
     assert len(expected) == len(load.keys)
-    receiver.wait_for(lambda r: set(r.delivery_ids()) >= expected, timeout=90)
+    try:
+        receiver.wait_for(lambda r: set(r.delivery_ids()) >= expected, timeout=90)
+    except AssertionError:
+        states = Counter(
+            (status, attempts, leased is not None)
+            for status, attempts, leased in Delivery.objects.values_list("status", "attempts", "leased_until")
+        )
+        tails = {name: log.read_text()[-4000:] for name, log in logs.items()}
+        raise AssertionError(f"deliveries (status, attempts, leased): {dict(states)}; logs: {tails}") from None
     assert wait_until(lambda: not Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists(), timeout=30), (
         "some deliveries never went out"
     )

@@ -104,10 +104,22 @@ def deliveries_wake() -> None:
     from exceptions_app.tasks.delivery import deliveries_drain
 
     try:
-        if cache.add(WAKE_KEY, 1, timeout=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS):
-            deliveries_drain.delay()
-    except Exception:  # broker or cache down: the sweep will find the rows once it is back
+        wanted = cache.add(WAKE_KEY, 1, timeout=settings.TOLLGATE_DELIVERY_REQUEUE_SECONDS)
+    except Exception:  # the cache is down: the sweep will find the rows once it is back
+        logger.warning("could not ask for a delivery drain; the sweep will retry", exc_info=True)
+        return
+    if not wanted:
+        return
+    try:
+        deliveries_drain.delay()
+    except Exception:
+        # The broker is down. The flag must not outlive the failed publish, or it would keep the sweep
+        # from asking again until it expires (TOLLGATE_DELIVERY_REQUEUE_SECONDS after the broker returns).
         logger.warning("could not publish a delivery drain; the sweep will retry", exc_info=True)
+        try:
+            cache.delete(WAKE_KEY)
+        except Exception:
+            logger.warning("could not clear the delivery drain flag; it expires by itself", exc_info=True)
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
