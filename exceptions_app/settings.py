@@ -243,6 +243,8 @@ TOLLGATE_DECISION_RETENTION_DAYS = env_int("TOLLGATE_DECISION_RETENTION_DAYS", 4
 TOLLGATE_REPLAY_SYNC_MAX = env_int("TOLLGATE_REPLAY_SYNC_MAX", 20_000, minimum=0)
 TOLLGATE_REPLAY_KEEP_HOURS = env_int("TOLLGATE_REPLAY_KEEP_HOURS", 24, minimum=1)
 TOLLGATE_REPLAY_DEFAULT_DAYS = env_int("TOLLGATE_REPLAY_DEFAULT_DAYS", 7, minimum=1)
+# A replay whose worker reported no progress for this long is taken for dead and marked failed.
+TOLLGATE_REPLAY_STALE_SECONDS = env_int("TOLLGATE_REPLAY_STALE_SECONDS", 300, minimum=30)
 # Delivery of resolutions back to execution.
 # Host names and CIDR ranges callbacks may reach even when private (everything public is allowed).
 TOLLGATE_CALLBACK_ALLOW = env_hosts_and_networks("TOLLGATE_CALLBACK_ALLOW", [])
@@ -372,6 +374,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "snapshots_purge": {"task": "exceptions_app.tasks.periodic.snapshots_purge", "schedule": 3600.0},
     "replays_purge": {"task": "exceptions_app.tasks.periodic.replays_purge", "schedule": 3600.0},
+    "replays_fail_stale": {
+        "task": "exceptions_app.tasks.periodic.replays_fail_stale",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "deliveries_sweep": {
         "task": "exceptions_app.tasks.delivery.deliveries_sweep",
         "schedule": float(TOLLGATE_DELIVERY_SWEEP_SECONDS),

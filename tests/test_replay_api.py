@@ -5,14 +5,16 @@ the rule and the parser's message."""
 import random
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import cel
 import pytest
 from django.utils import timezone
 
 from exceptions_app.models import GateDecision, ReplayRun, ReplayStatus, Workflow
+from exceptions_app.services import replay_runs
 from exceptions_app.services.replay import ReplayWindow, policy_replay
-from exceptions_app.services.replay_runs import replays_purge
+from exceptions_app.services.replay_runs import replays_fail_stale, replays_purge
 from tests.fixtures.gate import BILLING, billing_document
 from tests.fixtures.replay import changed_draft, live_tables_state, submit_batches, varied_body
 
@@ -163,3 +165,39 @@ def test_no_window_means_the_last_seven_days_for_the_count_and_the_replay(agent_
 
     assert response.status_code == 200, "20 decisions in the window: answered at once"
     assert response.json()["decisions"] == 20
+
+
+@pytest.mark.django_db
+def test_a_replay_whose_worker_died_is_marked_failed_with_the_reason(
+    supervisor_client, billing_workflow, settings, monkeypatch
+):
+    """A worker killed mid-replay never writes its row: the run would stay "running" until purged.
+    Its progress (the worker's heartbeat) stops; past TOLLGATE_REPLAY_STALE_SECONDS the sweep fails it."""
+    now = timezone.now()
+    dead, alive = (
+        ReplayRun.objects.create(
+            workflow=billing_workflow,
+            document=billing_document(),
+            status=ReplayStatus.RUNNING,
+            decisions_total=100_000,
+            created_at=now - timedelta(minutes=20),
+            started_at=now - timedelta(minutes=20),
+            expires_at=now + timedelta(hours=23),
+        )
+        for _ in range(2)
+    )
+    limit = settings.TOLLGATE_REPLAY_STALE_SECONDS
+    last_beat = now.timestamp() - limit + 5  # the dead worker's last chunk, just inside the limit
+    monkeypatch.setattr(replay_runs, "time", SimpleNamespace(time=lambda: last_beat))
+    replay_runs._progress_reporter(dead.pk)(4000)
+    monkeypatch.undo()
+    replay_runs._progress_reporter(alive.pk)(4000)  # a live worker, reporting now
+
+    assert replays_fail_stale(now=now) == 0
+    assert replays_fail_stale(now=now + timedelta(seconds=10)) == 1
+
+    answer = supervisor_client.get(f"/api/v1/replays/{dead.pk}").json()
+    assert answer["status"] == "failed"
+    assert "worker stopped: no progress for" in answer["error"]
+    assert supervisor_client.get(f"/api/v1/replays/{alive.pk}").json()["status"] == "running"
+    assert replays_fail_stale(now=now + timedelta(seconds=10)) == 0  # failed once

@@ -16,7 +16,8 @@ class ReplayRun(models.Model):
     States::
 
         queued ──worker──▶ running ──▶ done
-                              └──────▶ failed (the error is kept)
+                              └──────▶ failed (the error is kept; also when its worker
+                                       stopped reporting progress: it died)
 
     A replay only reads the live tables (decisions, items): this row is all it writes.
     """

@@ -57,3 +57,8 @@ def tallies_advance() -> dict:
 @shared_task(**PERIODIC)
 def replays_purge() -> int:
     return replay_runs.replays_purge()
+
+
+@shared_task(**PERIODIC)
+def replays_fail_stale() -> int:
+    return replay_runs.replays_fail_stale()

@@ -7,6 +7,6 @@ from exceptions_app.services import replay_runs
 
 
 # A million decisions take about a minute; the limits leave room on a busy machine.
-@shared_task(ignore_result=True, time_limit=3600, soft_time_limit=3500)
+@shared_task(ignore_result=True, time_limit=replay_runs.TIME_LIMIT_SECONDS, soft_time_limit=3500)
 def replay_run_execute(run_id: int) -> str:
     return replay_runs.replay_run_execute(run_id=run_id)
