@@ -22,6 +22,16 @@ class _TeamsField(forms.MultipleChoiceField):
     widget = forms.CheckboxSelectMultiple
 
 
+class _PasswordTwice:
+    """A form with ``password`` and ``password_again``: the two must match."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_again"):
+            self.add_error("password_again", "does not match the password")
+        return cleaned
+
+
 class PersonChangeForm(SingleValuedForm):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.OPERATOR)
     teams = _TeamsField(required=False, help_text="the queues of these teams are the person's to work")
@@ -31,32 +41,20 @@ class PersonChangeForm(SingleValuedForm):
         self.fields["teams"].choices = _team_choices()
 
 
-class PersonAddForm(PersonChangeForm):
+class PersonAddForm(_PasswordTwice, PersonChangeForm):
     username = forms.CharField(max_length=150, help_text="letters, digits and @ . + - _")
     password = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=256, strip=False)
     password_again = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=256, strip=False)
     field_order = ["username", "role", "teams", "password", "password_again"]
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_again"):
-            self.add_error("password_again", "does not match the password")
-        return cleaned
 
-
-class PasswordResetForm(SingleValuedForm):
+class PasswordResetForm(_PasswordTwice, SingleValuedForm):
     password = forms.CharField(
         label="New password", widget=forms.PasswordInput(render_value=False), max_length=256, strip=False
     )
     password_again = forms.CharField(
         label="New password again", widget=forms.PasswordInput(render_value=False), max_length=256, strip=False
     )
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_again"):
-            self.add_error("password_again", "does not match the password")
-        return cleaned
 
 
 class ActiveForm(SingleValuedForm):

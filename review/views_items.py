@@ -118,13 +118,14 @@ def _offer_undo(request, item, said: str) -> None:
 
 
 def _act(request, item_id: int, action, *, panel: str = "", form_class=None, done=None):
-    """Run ``action`` with the form's cleaned data. ``done(item)`` names a resolution in plain
-    English, and then the next item of the worked queue is loaded; without it, the item's page."""
+    """Run ``action`` with the cleaned data of the panel's form (or of ``form_class`` for an action
+    without a panel). ``done(item)`` names a resolution in plain English, and then the next item of
+    the worked queue is loaded; without it, the item's page."""
     principal = person_for(request)
     item = item_visible_get(principal=principal, item_id=item_id)
     worked_queue = item.queue
     data, form = {}, None
-    if form_class is not None:
+    if panel or form_class is not None:
         form = _panel_form(panel, request.POST, item=item) if panel else form_class(request.POST)
         if not form.is_valid():
             message = f"Nothing changed: {forms.errors_in_words(form)}"
@@ -193,51 +194,35 @@ def item_approve(request, item_id: int):
         message = "Nothing changed: approving this item needs a confirmation. Check the risk below, then confirm."
         return _page(request, item_id, status=400, open_panel="approve", refusal=message)
 
-    def approve(principal, data):
+    approve = _resolve(item_id, "approve", hold_delivery=undo_window())
+    return _act(request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.")
+
+
+def _resolve(item_id: int, action: str, **hold):
+    """The console's resolution of ``item_id``: the note typed, and for a reject its reason code."""
+
+    def resolve(principal, data):
+        reason = {"reason_code": data["code"]} if "code" in data else {}
         return lifecycle.item_resolve(
-            item_id=item_id, principal=principal, action="approve", note=data["note"], hold_delivery=undo_window()
+            item_id=item_id, principal=principal, action=action, note=data["note"], **reason, **hold
         )
 
-    return _act(request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.")
+    return resolve
 
 
 @require_POST
 @login_required_keeping_decision
 def item_reject(request, item_id: int):
-    def reject(principal, data):
-        return lifecycle.item_resolve(
-            item_id=item_id,
-            principal=principal,
-            action="reject",
-            reason_code=data["code"],
-            note=data["note"],
-            hold_delivery=undo_window(),
-        )
-
-    return _act(
-        request,
-        item_id,
-        reject,
-        panel="reject",
-        form_class=forms.RejectForm,
-        done=lambda item: f"Rejected item {item_id} ({item.reason_code}).",
-    )
+    reject = _resolve(item_id, "reject", hold_delivery=undo_window())
+    said = lambda item: f"Rejected item {item_id} ({item.reason_code})."  # noqa: E731
+    return _act(request, item_id, reject, panel="reject", done=said)
 
 
 @require_POST
 @login_required_keeping_decision
 def item_escalate(request, item_id: int):
-    def escalate(principal, data):
-        return lifecycle.item_resolve(item_id=item_id, principal=principal, action="escalate", note=data["note"])
-
-    return _act(
-        request,
-        item_id,
-        escalate,
-        panel="escalate",
-        form_class=forms.NoteForm,
-        done=lambda item: f"Escalated item {item_id} to the {item.queue.name} queue.",
-    )
+    said = lambda item: f"Escalated item {item_id} to the {item.queue.name} queue."  # noqa: E731
+    return _act(request, item_id, _resolve(item_id, "escalate"), panel="escalate", done=said)
 
 
 @require_POST
@@ -247,14 +232,8 @@ def item_snooze(request, item_id: int):
         until = timezone.now() + timedelta(seconds=data["seconds"])
         return lifecycle.item_snooze(item_id=item_id, principal=principal, until=until, note=data["note"])
 
-    return _act(
-        request,
-        item_id,
-        snooze,
-        panel="snooze",
-        form_class=forms.SnoozeForm,
-        done=lambda item: f"Snoozed item {item_id} until {timezone.localtime(item.snoozed_until):%H:%M}.",
-    )
+    said = lambda item: f"Snoozed item {item_id} until {timezone.localtime(item.snoozed_until):%H:%M}."  # noqa: E731
+    return _act(request, item_id, snooze, panel="snooze", done=said)
 
 
 @require_POST
@@ -264,7 +243,7 @@ def item_comment(request, item_id: int):
         lifecycle.item_comment_add(item_id=item_id, principal=principal, text=data["text"])
         return None
 
-    return _act(request, item_id, comment, panel="comment", form_class=forms.CommentForm)
+    return _act(request, item_id, comment, panel="comment")
 
 
 def _edit_check(request, item_id: int) -> dict:
@@ -331,7 +310,7 @@ def item_reassign(request, item_id: int):
     def reassign(principal, data):
         return lifecycle.item_reassign(item_id=item_id, principal=principal, to_username=data["to"])
 
-    return _act(request, item_id, reassign, panel="reassign", form_class=forms.ReassignForm)
+    return _act(request, item_id, reassign, panel="reassign")
 
 
 @require_POST
@@ -342,7 +321,7 @@ def item_reprioritise(request, item_id: int):
             item_id=item_id, principal=principal, priority=data["priority"], note=data["note"]
         )
 
-    return _act(request, item_id, reprioritise, panel="priority", form_class=forms.PriorityForm)
+    return _act(request, item_id, reprioritise, panel="priority")
 
 
 @require_POST

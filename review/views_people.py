@@ -79,26 +79,32 @@ def people_list(request):
     return _list_page(request)
 
 
-@require_POST
-@login_required
-def person_add(request):
+def _list_action(request, form_class, act, *, form_name: str, said):
+    """A change made from the People list: refused, the list again with the form as typed and why;
+    done, ``said(result, data)`` and the list."""
     supervisor = supervisor_for(request, page=PAGE)
-    form = PersonAddForm(request.POST)
-    render = lambda status: _list_page(request, status=status, add_form=form)  # noqa: E731
+    form = form_class(request.POST)
+    render = lambda status: _list_page(request, status=status, **{form_name: form})  # noqa: E731
     if not form.is_valid():
         return _refused(request, errors_named(form), render, status=400)
     try:
-        people.person_create(
-            actor=supervisor.user,
-            username=form.cleaned_data["username"],
-            role=form.cleaned_data["role"],
-            teams=form.cleaned_data["teams"],
-            password=form.cleaned_data["password"],
-        )
+        result = act(actor=supervisor.user, data=form.cleaned_data)
     except DomainError as error:
         return _refused(request, error.message, render, status=error.status_code)
-    messages.success(request, f"Added {form.cleaned_data['username']} as {form.cleaned_data['role']}.")
+    messages.success(request, said(result, form.cleaned_data))
     return redirect("review:people")
+
+
+@require_POST
+@login_required
+def person_add(request):
+    def add(actor, data):
+        return people.person_create(
+            actor=actor, username=data["username"], role=data["role"], teams=data["teams"], password=data["password"]
+        )
+
+    said = lambda _, data: f"Added {data['username']} as {data['role']}."  # noqa: E731
+    return _list_action(request, PersonAddForm, add, form_name="add_form", said=said)
 
 
 @require_GET
@@ -132,59 +138,39 @@ def _person_action(request, user_id: int, form_class, act, *, done: str, form_na
 @require_POST
 @login_required
 def person_change(request, user_id: int):
-    return _person_action(
-        request,
-        user_id,
-        PersonChangeForm,
-        lambda actor, user_id, data: people.person_change(
-            actor=actor, user_id=user_id, role=data["role"], teams=data["teams"]
-        ),
-        done="Saved {name}'s role and teams.",
-        form_name="change_form",
-    )
+    def change(actor, user_id, data):
+        return people.person_change(actor=actor, user_id=user_id, role=data["role"], teams=data["teams"])
+
+    done = "Saved {name}'s role and teams."
+    return _person_action(request, user_id, PersonChangeForm, change, done=done, form_name="change_form")
 
 
 @require_POST
 @login_required
 def person_active(request, user_id: int):
+    def set_active(actor, user_id, data):
+        return people.person_set_active(actor=actor, user_id=user_id, active=data["active"])
+
     return _person_action(
-        request,
-        user_id,
-        ActiveForm,
-        lambda actor, user_id, data: people.person_set_active(actor=actor, user_id=user_id, active=data["active"]),
-        done="Saved: {name} is now {state}.",
-        form_name=None,
+        request, user_id, ActiveForm, set_active, done="Saved: {name} is now {state}.", form_name=None
     )
 
 
 @require_POST
 @login_required
 def person_password(request, user_id: int):
-    return _person_action(
-        request,
-        user_id,
-        PasswordResetForm,
-        lambda actor, user_id, data: people.person_password_set(
-            actor=actor, user_id=user_id, password=data["password"]
-        ),
-        done="Set a new password for {name}. Tell them through a channel you trust.",
-        form_name="password_form",
-    )
+    def password_set(actor, user_id, data):
+        return people.person_password_set(actor=actor, user_id=user_id, password=data["password"])
+
+    done = "Set a new password for {name}. Tell them through a channel you trust."
+    return _person_action(request, user_id, PasswordResetForm, password_set, done=done, form_name="password_form")
 
 
 @require_POST
 @login_required
 def team_queues(request):
-    supervisor = supervisor_for(request, page=PAGE)
-    form = TeamQueuesForm(request.POST)
-    render = lambda status: _list_page(request, status=status, team_form=form)  # noqa: E731
-    if not form.is_valid():
-        return _refused(request, errors_named(form), render, status=400)
-    try:
-        team = people.team_queues_set(
-            actor=supervisor.user, name=form.cleaned_data["team"], queues=form.cleaned_data["queues"]
-        )
-    except DomainError as error:
-        return _refused(request, error.message, render, status=error.status_code)
-    messages.success(request, f"Team {team.name} works: {', '.join(form.cleaned_data['queues']) or 'no queue'}.")
-    return redirect("review:people")
+    def queues_set(actor, data):
+        return people.team_queues_set(actor=actor, name=data["team"], queues=data["queues"])
+
+    said = lambda team, data: f"Team {team.name} works: {', '.join(data['queues']) or 'no queue'}."  # noqa: E731
+    return _list_action(request, TeamQueuesForm, queues_set, form_name="team_form", said=said)
