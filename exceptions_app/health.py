@@ -1,13 +1,11 @@
 """Liveness and readiness probes for load balancers and docker-compose."""
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from kombu import Connection
 
-from exceptions_app.pipeline import pipeline_state
+from exceptions_app.pipeline import broker_connection, pipeline_state
 
 
 @require_GET
@@ -27,12 +25,7 @@ def _database_ok() -> tuple[bool, str]:
 
 def _broker_ok() -> tuple[bool, str]:
     try:
-        with Connection(
-            settings.CELERY_BROKER_URL,
-            transport=settings.CELERY_BROKER_TRANSPORT,
-            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-            connect_timeout=2,
-        ) as broker:
+        with broker_connection() as broker:
             broker.ensure_connection(max_retries=1, timeout=2)
         return True, "ok"
     except Exception as error:  # any transport error means not ready

@@ -71,15 +71,20 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def broker_connection() -> Connection:
+    """A short-lived connection to Celery's broker that gives up after 2 s: for probes and counts."""
+    return Connection(
+        settings.CELERY_BROKER_URL,
+        transport=settings.CELERY_BROKER_TRANSPORT,
+        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        connect_timeout=2,
+    )
+
+
 def _broker_messages(names: list[str]) -> dict[str, int | None]:
     counts: dict[str, int | None] = dict.fromkeys(names)
     try:
-        with Connection(
-            settings.CELERY_BROKER_URL,
-            transport=settings.CELERY_BROKER_TRANSPORT,
-            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-            connect_timeout=2,
-        ) as broker:
+        with broker_connection() as broker:
             channel = broker.default_channel
             for name in names:
                 try:

@@ -162,27 +162,22 @@ def workflow_rates(*, since: datetime) -> list[dict]:
     return from_rollups("workflow_rates", since, lambda: _workflow_rates(since))
 
 
+def _per_workflow_and_band(hourly, *, kind: str, total: str) -> dict:
+    """Summed counts of hourly rollup rows by (workflow, band) and by (workflow, "all"): under
+    ``total`` all of them, and under each value of the ``kind`` column its own."""
+    counts = defaultdict(lambda: defaultdict(int))
+    for row in hourly.values("workflow__name", kind, "band").annotate(total=Sum("count")).order_by():
+        for key in ((row["workflow__name"], "all"), (row["workflow__name"], row["band"])):
+            counts[key][total] += row["total"]
+            counts[key][row[kind]] += row["total"]
+    return counts
+
+
 def _workflow_rates(since: datetime) -> list[dict]:
-    decisions = defaultdict(lambda: defaultdict(int))
-    for row in (
-        DecisionHourly.objects.filter(hour__gte=since)
-        .values("workflow__name", "verdict", "band")
-        .annotate(total=Sum("count"))
-        .order_by()
-    ):
-        for key in ((row["workflow__name"], "all"), (row["workflow__name"], row["band"])):
-            decisions[key]["total"] += row["total"]
-            decisions[key][row["verdict"]] += row["total"]
-    resolutions = defaultdict(lambda: defaultdict(int))
-    for row in (
-        ResolutionHourly.objects.filter(hour__gte=since, outcome__in=HUMAN_OUTCOMES)
-        .values("workflow__name", "outcome", "band")
-        .annotate(total=Sum("count"))
-        .order_by()
-    ):
-        for key in ((row["workflow__name"], "all"), (row["workflow__name"], row["band"])):
-            resolutions[key]["resolved"] += row["total"]
-            resolutions[key][row["outcome"]] += row["total"]
+    decisions = _per_workflow_and_band(DecisionHourly.objects.filter(hour__gte=since), kind="verdict", total="total")
+    resolutions = _per_workflow_and_band(
+        ResolutionHourly.objects.filter(hour__gte=since, outcome__in=HUMAN_OUTCOMES), kind="outcome", total="resolved"
+    )
     rows = []
     for workflow, band in sorted(set(decisions) | set(resolutions), key=lambda key: (key[0], key[1] != "all", key[1])):
         made, done = decisions[(workflow, band)], resolutions[(workflow, band)]

@@ -1,7 +1,7 @@
 """The operators' API: queues, claims and the lifecycle of an item."""
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -117,60 +117,52 @@ class _ItemAction(APIView):
         return _detail(request, item_id)
 
 
-def _action_schema(name: str, request_serializer, summary: str):
-    return extend_schema(
-        operation_id=f"exception_{name}",
-        request=request_serializer,
-        responses={200: serializers.ExceptionItemOutput, **serializers.ERROR_RESPONSES},
-        summary=summary,
-    )
+def _action(name: str, summary: str):
+    """An item action's schema: ``exception_<name>``, its summary, its view's input serializer."""
+
+    def describe(view: type[_ItemAction]) -> type[_ItemAction]:
+        return extend_schema_view(
+            post=extend_schema(
+                operation_id=f"exception_{name}",
+                request=view.input_serializer,
+                responses={200: serializers.ExceptionItemOutput, **serializers.ERROR_RESPONSES},
+                summary=summary,
+            )
+        )(view)
+
+    return describe
 
 
+@_action("claim", "Lease this item (renews your own lease)")
 class ExceptionClaimView(_ItemAction):
-    @_action_schema("claim", serializers.NoteInput, "Lease this item (renews your own lease)")
-    def post(self, request, item_id: int):
-        return super().post(request, item_id)
-
     def act(self, principal, item_id, data):
         lifecycle.item_claim(item_id=item_id, principal=principal)
 
 
+@_action("renew", "Extend your lease while you keep working")
 class ExceptionRenewView(_ItemAction):
-    @_action_schema("renew", serializers.NoteInput, "Extend your lease while you keep working")
-    def post(self, request, item_id: int):
-        return super().post(request, item_id)
-
     def act(self, principal, item_id, data):
         lifecycle.item_renew_lease(item_id=item_id, principal=principal)
 
 
+@_action("release", "Give the item back to its queue")
 class ExceptionReleaseView(_ItemAction):
-    @_action_schema("release", serializers.NoteInput, "Give the item back to its queue")
-    def post(self, request, item_id: int):
-        return super().post(request, item_id)
-
     def act(self, principal, item_id, data):
         lifecycle.item_release(item_id=item_id, principal=principal, note=data["note"])
 
 
+@_action("resolve", "Approve, modify, reject or escalate a claimed item")
 class ExceptionResolveView(_ItemAction):
     input_serializer = serializers.ResolveInput
     answers_with_result = True
-
-    @_action_schema("resolve", serializers.ResolveInput, "Approve, modify, reject or escalate a claimed item")
-    def post(self, request, item_id: int):
-        return super().post(request, item_id)
 
     def act(self, principal, item_id, data):
         return lifecycle.item_resolve(item_id=item_id, principal=principal, **data)
 
 
+@_action("snooze", "Put a claimed item aside until a time")
 class ExceptionSnoozeView(_ItemAction):
     input_serializer = serializers.SnoozeInput
-
-    @_action_schema("snooze", serializers.SnoozeInput, "Put a claimed item aside until a time")
-    def post(self, request, item_id: int):
-        return super().post(request, item_id)
 
     def act(self, principal, item_id, data):
         lifecycle.item_snooze(item_id=item_id, principal=principal, until=data["until"], note=data["note"])

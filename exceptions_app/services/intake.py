@@ -317,6 +317,15 @@ def _raised_event(item: ExceptionItem, principal: Principal, now):
     )
 
 
+def _same_body_check(stored: str, fingerprint: str) -> None:
+    """An Idempotency-Key replays only the request it was first sent with."""
+    if stored != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body",
+            fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
+        )
+
+
 def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome | None:
     existing = (
         GateDecision.objects.select_related("workflow", "policy_version")
@@ -325,11 +334,7 @@ def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome
     )
     if existing is None:
         return None
-    if existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request body",
-            fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
-        )
+    _same_body_check(existing.request_fingerprint, fingerprint)
     item = (
         ExceptionItem.objects.select_related("queue", "workflow", "policy_version")
         .filter(decision=existing, kind=ItemKind.HOLD)
@@ -504,9 +509,5 @@ def _reported_replay(principal: Principal, key: str, fingerprint: str) -> ItemOu
     )
     if item is None:
         return None
-    if item.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request body",
-            fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
-        )
+    _same_body_check(item.request_fingerprint, fingerprint)
     return ItemOutcome(item=item, replayed=True)
