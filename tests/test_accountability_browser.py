@@ -7,25 +7,10 @@ from playwright.sync_api import expect
 
 from exceptions_app.models import Delivery, ExceptionItem, ItemKind, PolicySource
 from exceptions_app.services.policies import policy_publish
-from exceptions_app.services.tokens import principal_ensure
+from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import BILLING, billing_document, decision_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "accountability-test-password"
-
-
-def person(name: str, role: str, **scope):
-    principal = principal_ensure(name=name, role=role, **scope)
-    principal.user.set_password(PASSWORD)
-    principal.user.save()
-    return principal
-
-
-def sign_in(page, live_server, name: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_an_operator_judges_audit_samples_right_with_a_and_wrong_with_r(
@@ -36,9 +21,8 @@ def test_an_operator_judges_audit_samples_right_with_a_and_wrong_with_r(
         answer = agent_client.post("/api/v1/decisions", decision_body(correlation_id=f"a{number}"), format="json")
         assert answer.json()["verdict"] == "proceed"
     first, second = ExceptionItem.objects.filter(kind=ItemKind.AUDIT).order_by("pk")
-    person("olga", "operator", teams=["billing-team"])
-    sign_in(page, live_server, "olga")
-    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
+    person("olga")
+    sign_in(page, live_server.url, "olga")
 
     page.keyboard.press("j")
     page.keyboard.press("n")
@@ -66,7 +50,7 @@ def test_the_accountability_page_draws_its_curves_without_inline_script(live_ser
     )
     for number in range(3):
         agent_client.post("/api/v1/decisions", decision_body(correlation_id=f"p{number}"), format="json")
-    supervisor = person("sam", "supervisor")
+    supervisor = person("sam", "supervisor", teams=())
     for item in ExceptionItem.objects.filter(kind=ItemKind.AUDIT):
         from exceptions_app.services.items import item_claim, item_resolve
 
@@ -77,7 +61,7 @@ def test_the_accountability_page_draws_its_curves_without_inline_script(live_ser
         "console",
         lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
     )
-    sign_in(page, live_server, "sam")
+    sign_in(page, live_server.url, "sam", landing=None)
     page.goto(f"{live_server.url}/dashboard")
     page.get_by_test_id("accountability-links").get_by_role("link", name=BILLING).click()
 

@@ -15,6 +15,7 @@ from exceptions_app.capacity.simulation import simulate_queue
 from exceptions_app.models import ExceptionItem, Queue, QueueSnapshot
 from exceptions_app.services.snapshots import AGE_BUCKETS, snapshots_take
 from tests.fixtures.gate import hold
+from tests.fixtures.snapshots import queue_snapshot
 from tests.test_dashboard import PASSWORD, person
 from tests.test_metrics import scrape
 
@@ -49,26 +50,22 @@ def record_ticks(
     item handled per tick with exponential-like spread (sum of squares 2 x mean squared)."""
     queue = Queue.objects.get(name=queue_name)
     end = end or timezone.now()
-    rows = []
-    for minute in range(minutes + 1):
-        rows.append(
-            QueueSnapshot(
-                queue=queue,
-                taken_at=end - timedelta(minutes=minutes - minute),
-                depth=depth,
-                claimed=0,
-                snoozed=0,
-                oldest_age_seconds=60.0 if depth else None,
-                age_buckets=[depth] + [0] * (len(AGE_BUCKETS) - 1),
-                arrivals=arrivals[minute % len(arrivals)],
-                completions=1,
-                sla_breaches=0,
-                handled=1,
-                handling_seconds_sum=handling,
-                handling_seconds_squares=2 * handling * handling,
-                operator_ids=list(operators),
-            )
+    rows = [
+        queue_snapshot(
+            queue,
+            taken_at=end - timedelta(minutes=minutes - minute),
+            depth=depth,
+            oldest_age_seconds=60.0 if depth else None,
+            age_buckets=[depth] + [0] * (len(AGE_BUCKETS) - 1),
+            arrivals=arrivals[minute % len(arrivals)],
+            completions=1,
+            handled=1,
+            handling_seconds_sum=handling,
+            handling_seconds_squares=2 * handling * handling,
+            operator_ids=list(operators),
         )
+        for minute in range(minutes + 1)
+    ]
     QueueSnapshot.objects.bulk_create(rows)
 
 
@@ -88,16 +85,7 @@ def test_a_snapshot_records_handling_times_and_who_worked_the_queue(
     second_operator_client.post(f"/api/v1/exceptions/{third}/claim")
     ExceptionItem.objects.filter(pk=first).update(first_claimed_at=now - timedelta(seconds=100), resolved_at=now)
     ExceptionItem.objects.filter(pk=second).update(first_claimed_at=now - timedelta(seconds=300), resolved_at=now)
-    QueueSnapshot.objects.create(
-        queue=Queue.objects.get(name="billing"),
-        taken_at=now - timedelta(minutes=1),
-        depth=0,
-        claimed=0,
-        snoozed=0,
-        arrivals=0,
-        completions=0,
-        sla_breaches=0,
-    )
+    queue_snapshot("billing", taken_at=now - timedelta(minutes=1)).save()
 
     snapshots_take(now=now)
 

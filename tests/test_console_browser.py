@@ -10,34 +10,18 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from exceptions_app.models import AuditEvent, ExceptionItem, ItemStatus
-from exceptions_app.services.tokens import principal_ensure
+from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import hold, invoice_output
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-PASSWORD = "console-test-password"
-
-
-def operator(name: str, team: str = "billing-team"):
-    principal = principal_ensure(name=name, role="operator", teams=[team])
-    principal.user.set_password(PASSWORD)
-    principal.user.save()
-    return principal
-
-
-def sign_in(page, live_server, name: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
 
 
 def test_an_operator_works_a_queue_from_the_keyboard(live_server, page, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     routine = hold(agent_client, value_at_risk="10.00")
     urgent = hold(agent_client, value_at_risk="900000.00", context={"customer": "ACME", "tier": "gold"})
-    sign_in(page, live_server, "olga")
+    sign_in(page, live_server.url, "olga")
     expect(page.get_by_test_id("queue-billing").get_by_test_id("depth")).to_have_text("2")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "queue-list.png"), full_page=True)
@@ -70,16 +54,16 @@ def test_an_operator_works_a_queue_from_the_keyboard(live_server, page, agent_cl
 
 
 def test_a_second_operator_cannot_act_on_a_claimed_item(live_server, browser, agent_client, billing_queues):
-    operator("olga")
-    operator("otto")
+    person("olga")
+    person("otto")
     item_id = hold(agent_client)
     first = browser.new_context().new_page()
     second = browser.new_context().new_page()
-    sign_in(first, live_server, "olga")
+    sign_in(first, live_server.url, "olga")
     first.get_by_role("button", name="Next item from billing", exact=True).click()
     expect(first.get_by_test_id("status")).to_have_text("Claimed")
 
-    sign_in(second, live_server, "otto")
+    sign_in(second, live_server.url, "otto")
     second.goto(f"{live_server.url}/items/{item_id}")
     expect(second.get_by_test_id("claimed-by-other")).to_contain_text("olga is working on this item")
     expect(second.get_by_role("button", name=re.compile("^Approve"))).to_have_count(0)
@@ -92,10 +76,10 @@ def test_a_second_operator_cannot_act_on_a_claimed_item(live_server, browser, ag
 
 
 def test_hostile_captured_state_is_shown_as_text_and_runs_nothing(live_server, page, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     hostile = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
     item_id = hold(agent_client, context={"note": hostile}, correlation_id="<b>bold</b>")
-    sign_in(page, live_server, "olga")
+    sign_in(page, live_server.url, "olga")
 
     page.goto(f"{live_server.url}/items/{item_id}")
     page.get_by_role("textbox", name="Comment").fill(hostile)
@@ -108,9 +92,9 @@ def test_hostile_captured_state_is_shown_as_text_and_runs_nothing(live_server, p
 
 
 def test_bulk_approve_of_twenty_items_audits_each(live_server, page, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     item_ids = [hold(agent_client, correlation_id=f"bulk-{number}") for number in range(20)]
-    sign_in(page, live_server, "olga")
+    sign_in(page, live_server.url, "olga")
 
     page.goto(f"{live_server.url}/items/search?status=open&workflow=billing.invoice_adjustment&reason=low_confidence")
     page.get_by_label("Select all shown").check()
@@ -124,9 +108,9 @@ def test_bulk_approve_of_twenty_items_audits_each(live_server, page, agent_clien
 
 
 def test_an_expired_claim_is_said_plainly_and_can_be_claimed_again(live_server, page, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     item_id = hold(agent_client)
-    sign_in(page, live_server, "olga")
+    sign_in(page, live_server.url, "olga")
     page.get_by_role("button", name="Next item from billing", exact=True).click()
     expect(page.get_by_test_id("status")).to_have_text("Claimed")
     ExceptionItem.objects.filter(pk=item_id).update(claim_expires_at=timezone.now() - timedelta(seconds=5))
@@ -140,11 +124,11 @@ def test_an_expired_claim_is_said_plainly_and_can_be_claimed_again(live_server, 
 
 
 def test_the_console_is_usable_on_a_narrow_screen(live_server, browser, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     hold(agent_client)
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
-    sign_in(page, live_server, "olga")
+    sign_in(page, live_server.url, "olga")
     page.get_by_role("button", name="Next item from billing", exact=True).click()
 
     approve = page.get_by_role("button", name=re.compile("^Approve"))

@@ -20,6 +20,15 @@ def open_next(page, queue: str = "billing") -> None:
     expect(page.get_by_test_id("status")).to_have_text("Claimed")
 
 
+def olga_takes_the_first_of_two(page, live_server, agent_client) -> tuple[int, int]:
+    """Two items held; olga, signed in, has taken the first with Next; their ids."""
+    person("olga")
+    first, second = hold(agent_client), hold(agent_client)
+    sign_in(page, live_server.url, "olga")
+    open_next(page)
+    return first, second
+
+
 def test_finding_7_a_risky_item_takes_a_then_enter_on_a_confirmation_naming_the_risk(
     live_server, page, agent_client, billing_queues
 ):
@@ -67,10 +76,7 @@ def test_finding_7_bulk_actions_have_no_default_and_confirm_the_count_and_the_va
 def test_finding_7_a_decision_can_be_undone_before_its_delivery_is_released(
     live_server, page, agent_client, billing_queues
 ):
-    person("olga")
-    first, second = hold(agent_client), hold(agent_client)
-    sign_in(page, live_server.url, "olga")
-    open_next(page)
+    first, second = olga_takes_the_first_of_two(page, live_server, agent_client)
 
     page.keyboard.press("a")
 
@@ -118,10 +124,7 @@ def test_finding_8_the_values_each_rule_compared_are_beside_the_proposal(
 def test_finding_9_reject_takes_r_then_a_number_and_messages_are_plain_english(
     live_server, page, agent_client, billing_queues
 ):
-    person("olga")
-    first, second = hold(agent_client), hold(agent_client)
-    sign_in(page, live_server.url, "olga")
-    open_next(page)
+    first, second = olga_takes_the_first_of_two(page, live_server, agent_client)
 
     page.keyboard.press("r")
     page.keyboard.press("2")

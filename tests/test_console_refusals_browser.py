@@ -21,19 +21,21 @@ def in_view(page, locator) -> bool:
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
 
 
-def claim_first(page, live_server, item_id: int) -> None:
+def olga_claims_a_held_item(page, live_server, agent_client) -> int:
+    """olga, signed in, has claimed an item the gate held (from its page); its id."""
+    person("olga")
+    item_id = hold(agent_client)
+    sign_in(page, live_server.url, "olga")
     page.goto(f"{live_server.url}/items/{item_id}")
     page.get_by_role("button", name="Claim this item").click()
     expect(page.get_by_test_id("status")).to_have_text("Claimed")
+    return item_id
 
 
 def test_finding_4_a_refused_edit_is_inline_focused_and_the_address_reloads(
     live_server, page, agent_client, billing_queues
 ):
-    person("olga")
-    item_id = hold(agent_client)
-    sign_in(page, live_server.url, "olga")
-    claim_first(page, live_server, item_id)
+    item_id = olga_claims_a_held_item(page, live_server, agent_client)
     page.keyboard.press("e")
     editor = page.get_by_label("Edited output (JSON)")
     editor.fill(json.dumps(invoice_output(amount="lots")))
@@ -53,10 +55,7 @@ def test_finding_4_a_refused_edit_is_inline_focused_and_the_address_reloads(
 
 
 def test_finding_4_a_refused_reject_keeps_its_panel_and_what_was_typed(live_server, page, agent_client, billing_queues):
-    person("olga")
-    item_id = hold(agent_client)
-    sign_in(page, live_server.url, "olga")
-    claim_first(page, live_server, item_id)
+    item_id = olga_claims_a_held_item(page, live_server, agent_client)
     page.keyboard.press("r")
     panel = page.locator("#reject-panel")
     panel.get_by_label("Other reason code").fill("Not A Code!")
@@ -105,11 +104,8 @@ def test_finding_5_in_development_no_script_the_policy_blocks_is_loaded(
     live_server, page, agent_client, billing_queues, settings
 ):
     settings.DEBUG = True
-    person("olga")
-    item_id = hold(agent_client)
     reports = watch(page)
-    sign_in(page, live_server.url, "olga")
-    claim_first(page, live_server, item_id)
+    olga_claims_a_held_item(page, live_server, agent_client)
 
     scripts = page.eval_on_selector_all("script[src]", "nodes => nodes.map(node => new URL(node.src).pathname)")
     assert scripts == ["/static/django_htmx/htmx-2.min.js", "/static/js/console.js"]

@@ -14,7 +14,7 @@ from exceptions_app.models import AuditEvent, Delivery, DeliveryStatus, Exceptio
 from exceptions_app.services.snapshots import snapshots_take
 from exceptions_app.services.tallies import tallies_advance
 from exceptions_app.services.tokens import principal_ensure
-from tests.fixtures.gate import hold
+from tests.fixtures.gate import dead_letter, hold
 
 PASSWORD = "dashboard-test-password"
 
@@ -84,10 +84,7 @@ def test_operators_and_agents_cannot_read_stats(agent_client, operator_client):
 
 @pytest.mark.django_db
 def test_dead_letters_are_redelivered_from_the_dashboard_and_audited(agent_client, operator_client, billing_queues):
-    item_id = hold(agent_client, callback_url="http://127.0.0.1:9/unreachable")
-    operator_client.post(f"/api/v1/exceptions/{item_id}/claim")
-    operator_client.post(f"/api/v1/exceptions/{item_id}/resolve", {"action": "approve"}, format="json")
-    Delivery.objects.filter(item_id=item_id).update(status=DeliveryStatus.DEAD, dead_at=timezone.now(), attempts=12)
+    item_id = dead_letter(agent_client, operator_client)
     supervisor = person("sam", "supervisor")
     delivery = Delivery.objects.get(item_id=item_id)
 

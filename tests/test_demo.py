@@ -1,7 +1,6 @@
 """The first run: the demo processes from a fresh database show the whole loop within 60 seconds."""
 
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -13,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import redis
+
+from tests.fixtures.workers import group_stop
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.demo
@@ -79,11 +80,7 @@ def run_demo(environment: dict, tmp_path: Path, count, while_running=None) -> di
         if while_running is not None and all(figures.values()):
             while_running(f"http://{environment['TOLLGATE_BIND']}")
     finally:
-        os.killpg(demo.pid, signal.SIGTERM)
-        try:
-            demo.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
+        group_stop(demo)
         log.close()
     output = (tmp_path / "demo.log").read_text()
     assert all(figures.values()), f"after 60 s: {figures}\n{output[-3000:]}"

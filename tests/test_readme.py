@@ -17,7 +17,6 @@ import os
 import pty
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.fixtures.workers import group_stop
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -141,13 +142,7 @@ def start(line: str, *, cwd: Path, env: dict) -> subprocess.Popen:
 
 def stop(process: subprocess.Popen) -> str:
     """Stop the process (and its children), and return what it printed."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    group_stop(process)
     if process.log.closed:  # stopped already, for an earlier message
         return ""
     process.log.seek(0)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions_app.local_env import local_env_read, local_env_write
-from exceptions_app.models import Delivery, DeliveryStatus
-from tests.fixtures.gate import hold
+from exceptions_app.models import Delivery
+from tests.fixtures.gate import dead_letter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,12 +102,7 @@ def test_the_api_docs_send_a_browser_without_a_session_to_sign_in(supervisor_cli
 
 @pytest.mark.django_db
 def test_dead_letters_export_as_csv_like_every_other_table(agent_client, operator_client, supervisor_client):
-    item_id = hold(agent_client, callback_url="http://127.0.0.1:9/unreachable")
-    operator_client.post(f"/api/v1/exceptions/{item_id}/claim")
-    operator_client.post(f"/api/v1/exceptions/{item_id}/resolve", {"action": "approve"}, format="json")
-    Delivery.objects.filter(item_id=item_id).update(
-        status=DeliveryStatus.DEAD, dead_at=timezone.now(), attempts=12, last_error="=HYPERLINK(evil)"
-    )
+    item_id = dead_letter(agent_client, operator_client, last_error="=HYPERLINK(evil)")
     supervisor = Client()
     supervisor.force_login(supervisor_client.principal.user)
 

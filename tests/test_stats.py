@@ -10,6 +10,7 @@ from exceptions_app.models import ExceptionItem, Queue, QueueSnapshot
 from exceptions_app.services.snapshots import AGE_BUCKETS, percentile, snapshots_take
 from exceptions_app.services.tallies import LATENCY_BUCKETS, tallies_advance
 from tests.fixtures.gate import decision_body, hold
+from tests.fixtures.snapshots import queue_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +45,7 @@ def test_a_snapshot_records_depth_ages_flows_and_histogram(agent_client, operato
         f"/api/v1/exceptions/{ids[6]}/snooze", {"until": (now + timedelta(hours=1)).isoformat()}, format="json"
     )
     ExceptionItem.objects.filter(pk=ids[0]).update(sla_breached_at=now - timedelta(seconds=5))
-    QueueSnapshot.objects.create(
-        queue=Queue.objects.get(name="billing"),
-        taken_at=now - timedelta(minutes=1),
-        depth=0,
-        claimed=0,
-        snoozed=0,
-        arrivals=0,
-        completions=0,
-        sla_breaches=0,
-    )
+    queue_snapshot("billing", taken_at=now - timedelta(minutes=1)).save()
     ExceptionItem.objects.filter(pk__in=ids).update(raised_at=now - timedelta(seconds=30))
     ExceptionItem.objects.filter(pk=ids[5]).update(resolved_at=now - timedelta(seconds=10))
 
@@ -163,17 +155,9 @@ def test_the_queue_table_is_sorted_by_risk_and_names_claimers(agent_client, oper
     now = timezone.now()
     billing, senior = Queue.objects.get(name="billing"), Queue.objects.get(name="billing-senior")
     for queue, oldest in ((billing, 600.0), (senior, 3000.0)):
-        QueueSnapshot.objects.create(
-            queue=queue,
-            taken_at=now,
-            depth=1,
-            claimed=0,
-            snoozed=0,
-            arrivals=2,
-            completions=1,
-            sla_breaches=1,
-            oldest_age_seconds=oldest,
-        )
+        queue_snapshot(
+            queue, taken_at=now, depth=1, arrivals=2, completions=1, sla_breaches=1, oldest_age_seconds=oldest
+        ).save()
 
     table = stats.queue_table(queues=Queue.objects.all(), now=now)
 
