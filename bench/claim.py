@@ -137,6 +137,19 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def _timed_claims(claim, backend_pid: int, timing: tuple, barrier) -> dict:
+    """One claimer's loop (``timing``: duration, pace, offset), with the CPU its database backend spent."""
+    server_before = _proc_cpu_seconds(backend_pid)
+    result = _claim_loop(claim, timing[0], barrier, pace=timing[1], offset=timing[2])
+    return {**result, "server_cpu_s": _server_cpu_delta(backend_pid, server_before), "backend_pid": backend_pid}
+
+
+def _fatal_report(index: int, error: BaseException, barrier, out) -> None:
+    """Tell the parent why this claimer stopped, and release the others waiting at the barrier."""
+    out.put((index, {"fatal": f"{type(error).__name__}: {error}"[:2000]}))
+    barrier.abort()
+
+
 def _claim_loop(claim, duration: float, barrier, *, pace: float | None = None, offset: float = 0.0) -> dict:
     """Call ``claim()`` (-> id or None) until the deadline or the count cap; latencies and ids.
 
@@ -222,20 +235,16 @@ def django_claimer(index: int, operator_id: int, queue_id: int, timing: tuple, b
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend_pid = cursor.fetchone()[0]
-        server_before = _proc_cpu_seconds(backend_pid)
-        result = _claim_loop(claim, timing[0], barrier, pace=timing[1], offset=timing[2])
-        result["server_cpu_s"] = _server_cpu_delta(backend_pid, server_before)
+        result = _timed_claims(claim, backend_pid, timing, barrier)
         extra = [pk for pk in warm if pk is not None]
         if index == 0:  # what one claim sends, for the report
             with CaptureQueriesContext(connection) as captured:
                 extra.append(claim())
             result["queries"] = [query["sql"] for query in captured.captured_queries]
         result["extra_ids"] = [pk for pk in extra if pk is not None]
-        result["backend_pid"] = backend_pid
         out.put((index, result))
     except BaseException as error:
-        out.put((index, {"fatal": f"{type(error).__name__}: {error}"[:2000]}))
-        barrier.abort()
+        _fatal_report(index, error, barrier, out)
         raise
 
 
@@ -257,15 +266,11 @@ def raw_claimer(index: int, user: tuple, queue_id: int, timing: tuple, barrier, 
 
             warm = [claim() for _ in range(WARMUP_CLAIMS)]
             backend_pid = conn.info.backend_pid
-            server_before = _proc_cpu_seconds(backend_pid)
-            result = _claim_loop(claim, timing[0], barrier, pace=timing[1], offset=timing[2])
-            result["server_cpu_s"] = _server_cpu_delta(backend_pid, server_before)
+            result = _timed_claims(claim, backend_pid, timing, barrier)
             result["extra_ids"] = [pk for pk in warm if pk is not None]
-            result["backend_pid"] = backend_pid
         out.put((index, result))
     except BaseException as error:
-        out.put((index, {"fatal": f"{type(error).__name__}: {error}"[:2000]}))
-        barrier.abort()
+        _fatal_report(index, error, barrier, out)
         raise
 
 
@@ -827,9 +832,7 @@ def main() -> int:
     env = common.bench_env(DATABASE, redis_db=REDIS_DB)
     reused = args.reuse and loaded_items() == args.items
     if not reused:
-        print(f"database {DATABASE}: recreating, migrating", file=sys.stderr)
-        common.database_recreate(DATABASE)
-        common.manage(env, "migrate", "--no-input")
+        common.database_prepare(env, DATABASE)
     django_setup(env)
     from django.conf import settings
     from django.db import connections
@@ -872,33 +875,29 @@ def main() -> int:
     print(f"\nrepeated at once: {explains['after_repeat']['buffers']} buffers")
     print(f"n_dead_tup after the django run: {stats['after_django']['n_dead_tup']:,}")
     ratio = runs["django"]["claims_per_s"] / (runs["limit"]["claims_per_s"] or 1.0)
-    path = common.results_write(
+    path = common.results_save(
         "claim",
-        {
-            "benchmark": "claim",
-            "mode": "quick" if args.quick else "full",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": common.machine_info(DATABASE),
-            "server_settings": server_settings(),
-            "parameters": {
-                **vars(args),
-                "claimers": CLAIMERS,
-                "warmup_claims_per_claimer": WARMUP_CLAIMS,
-                "paced_interval_s": PACE_S,
-                "queue": QUEUE,
-                "claim_select_sql": sql,
-                "claim_select_params": params,
-                "limit_claim_sql": limit_statement[0].strip(),
-            },
-            "load": load,
-            "explain": explains,
-            "table_stats": stats,
-            "runs": runs,
-            "checks": checks,
-            "ratio_to_limit": {"django": round(ratio, 3)},
-            "rows": rows,
-            "summary": summary_build(args, runs, checks),
+        quick=args.quick,
+        machine=common.machine_info(DATABASE),
+        server_settings=server_settings(),
+        parameters={
+            **vars(args),
+            "claimers": CLAIMERS,
+            "warmup_claims_per_claimer": WARMUP_CLAIMS,
+            "paced_interval_s": PACE_S,
+            "queue": QUEUE,
+            "claim_select_sql": sql,
+            "claim_select_params": params,
+            "limit_claim_sql": limit_statement[0].strip(),
         },
+        load=load,
+        explain=explains,
+        table_stats=stats,
+        runs=runs,
+        checks=checks,
+        ratio_to_limit={"django": round(ratio, 3)},
+        rows=rows,
+        summary=summary_build(args, runs, checks),
     )
     print(f"\nresults: {path}", file=sys.stderr)
     return 0 if all(entry["result"] == "PASS" for entry in rows) else 1

@@ -53,6 +53,20 @@ def database_recreate(database: str) -> None:
         conn.execute(f'CREATE DATABASE "{database}"')
 
 
+def database_prepare(env: dict, database: str, *commands: tuple[str, ...], redis_db: int | None = None) -> None:
+    """A fresh ``database``, migrated, then each management command of ``commands`` run on it (and,
+    with ``redis_db``, that Redis database emptied)."""
+    steps = ["recreating", "migrating", *(" ".join(command) for command in commands)]
+    flushing = f"; flushing Redis db {redis_db}" if redis_db is not None else ""
+    print(f"database {database}: {', '.join(steps)}{flushing}", file=sys.stderr)
+    database_recreate(database)
+    if redis_db is not None:
+        redis_flush(redis_db)
+    manage(env, "migrate", "--no-input")
+    for command in commands:
+        manage(env, *command)
+
+
 def sql_scalar(database: str, query: str) -> object:
     with psycopg.connect(database_url(database), connect_timeout=10) as conn:
         return conn.execute(query).fetchone()[0]
@@ -72,6 +86,29 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+def process_stop(process: subprocess.Popen | None, *, timeout: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL (to its whole process group with ``group``) if it is still running after ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait(timeout=5)
+
+
+def file_tail(path: Path, limit: int) -> str:
+    """The last ``limit`` characters of a log file, or nothing when it cannot be read."""
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
 
 
 class Gunicorn:
@@ -135,20 +172,10 @@ class Gunicorn:
             return []
 
     def stop(self, timeout: float = 15) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        process_stop(self.process, timeout=timeout)
 
     def log_tail(self, limit: int = 8000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
+        return file_tail(self.log, limit)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -235,6 +262,11 @@ def machine_info(database: str) -> dict:
     }
 
 
+def machine_at_end(database: str, **extra) -> dict:
+    """machine_info, with the load average at the end of the run and the code revision measured."""
+    return {**machine_info(database), "loadavg_end": os.getloadavg(), "code": code_revision(), **extra}
+
+
 def code_revision() -> str:
     """The commit the bench ran against, with "+dirty" when the working tree has changes."""
     try:
@@ -257,12 +289,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def table_print(rows: list[dict]) -> None:
-    columns = ["name", "workload", "figure", "target", "result"]
-    widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}
-    print("  ".join(column.ljust(widths[column]) for column in columns))
-    print("  ".join("-" * widths[column] for column in columns))
-    for row in rows:
-        print("  ".join(str(row[column]).ljust(widths[column]) for column in columns))
+    table_print_columns(rows, ["name", "workload", "figure", "target", "result"])
 
 
 def results_write(name: str, data: dict) -> Path:
@@ -270,6 +297,14 @@ def results_write(name: str, data: dict) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+def results_save(benchmark: str, /, *, quick: bool, machine: dict, **data) -> Path:
+    """bench/results/<benchmark>.json: what every benchmark's results start with (its name, quick or
+    full, when, the machine), then ``data``."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    header = {"benchmark": benchmark, "mode": "quick" if quick else "full", "when": when, "machine": machine}
+    return results_write(benchmark, {**header, **data})
 
 
 def table_print_columns(rows: list[dict], columns: list[str]) -> None:
@@ -347,20 +382,10 @@ class CeleryProcess:
 
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM (warm shutdown), then SIGKILL to the process group this object started."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        process_stop(self.process, timeout=timeout, group=True)
 
     def log_tail(self, limit: int = 8000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
+        return file_tail(self.log, limit)
 
 
 # --- in-process measurements (added for bench/pages.py) ----------------------------------------------------

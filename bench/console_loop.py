@@ -28,17 +28,10 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from bench import common
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 
 DATABASE = "tollgate_bench_console"
 TARGET_MS = 150.0
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Kept across hx-boost swaps: the time of the ``a`` keydown, and each key-to-settled interval.
 LISTENER = """
 window.__loop = [];
@@ -89,7 +82,7 @@ def main() -> None:
     try:
         hold_items(base_url, token, options.items)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
             page.set_default_timeout(15_000)
             page.goto(f"{base_url}/accounts/login/")

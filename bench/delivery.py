@@ -783,13 +783,7 @@ def main() -> int:
         TOLLGATE_DELIVERY_SWEEP_SECONDS=str(args.sweep_seconds),
         TOLLGATE_DATA_DIR=tempfile.mkdtemp(prefix="tollgate-bench-delivery-"),
     )
-    print(
-        f"database {DATABASE}: recreating, migrating, loading policies/; flushing Redis db {REDIS_DB}", file=sys.stderr
-    )
-    common.database_recreate(DATABASE)
-    common.redis_flush(REDIS_DB)
-    common.manage(env, "migrate", "--no-input")
-    common.manage(env, "apply_policies", "policies/")
+    common.database_prepare(env, DATABASE, ("apply_policies", "policies/"), redis_db=REDIS_DB)
 
     receiver = Receiver()
     receiver.start()  # before Django, threads or connections exist in this process: it is forked

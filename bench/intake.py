@@ -619,27 +619,22 @@ def main() -> int:
         print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)
     else:
         server.log.unlink(missing_ok=True)
-    machine = {**common.machine_info(DATABASE), "busy_cores_before": background, "loadavg_end": os.getloadavg()}
-    machine.update(code=common.code_revision(), cpu_calibration_ms_before=calibration)
-    path = common.results_write(
+    machine = common.machine_at_end(DATABASE, busy_cores_before=background, cpu_calibration_ms_before=calibration)
+    path = common.results_save(
         "intake",
-        {
-            "benchmark": "intake",
-            "mode": "quick" if args.quick else "full",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": machine,
-            "parameters": {**vars(args), "duration_s": duration, "batches": batches, "batch_size": 1000},
-            "single": single,
-            "paced": paced,
-            "batch": batch,
-            "row_counts": counts,
-            "limits": limits,
-            "rows": rows,
-            "summary": [
-                *summary_build(single, batch, limits, shape, batch_shape, server_errors),
-                paced_summary(paced, args.paced_rate, paced_shape),
-            ],
-        },
+        quick=args.quick,
+        machine=machine,
+        parameters={**vars(args), "duration_s": duration, "batches": batches, "batch_size": 1000},
+        single=single,
+        paced=paced,
+        batch=batch,
+        row_counts=counts,
+        limits=limits,
+        rows=rows,
+        summary=[
+            *summary_build(single, batch, limits, shape, batch_shape, server_errors),
+            paced_summary(paced, args.paced_rate, paced_shape),
+        ],
     )
     print(f"\nresults: {path}", file=sys.stderr)
     return 0 if all(row["result"] != "FAIL" for row in rows) else 1

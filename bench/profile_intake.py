@@ -39,10 +39,7 @@ def main() -> int:
 
     env = common.bench_env(DATABASE)
     env["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
-    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
-    common.database_recreate(DATABASE)
-    common.manage(env, "migrate", "--no-input")
-    common.manage(env, "apply_policies", "policies/")
+    common.database_prepare(env, DATABASE, ("apply_policies", "policies/"))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
     os.environ.update(env)
 

@@ -266,9 +266,7 @@ def main() -> int:
     env = common.bench_env(DATABASE, redis_db=REDIS_DB)
     reused = args.reuse and loaded_decisions() == args.decisions
     if not reused:
-        print(f"database {DATABASE}: recreating, migrating", file=sys.stderr)
-        common.database_recreate(DATABASE)
-        common.manage(env, "migrate", "--no-input")
+        common.database_prepare(env, DATABASE)
     django_setup(env)
     if reused:
         load = {"reused": True, "decisions": args.decisions}
@@ -304,22 +302,18 @@ def main() -> int:
     # Wall and CPU seconds: on a shared machine the process's CPU time says what it needs, the wall what it got.
     common.table_print_columns(rows, ["name", "decisions", *KEYS])
     print(f"\nratio replay / bare loop: {ratio:.2f}; target met: {met}; load average {load_before} -> {load_after}")
-    path = common.results_write(
+    path = common.results_save(
         "replay",
-        {
-            "benchmark": "replay",
-            "mode": "quick" if args.quick else "full",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {**common.machine_info(DATABASE), "loadavg_before": load_before, "loadavg_after": load_after},
-            "code": common.code_revision(),
-            "parameters": vars(args),
-            "draft": draft_document(),
-            "load": load,
-            "replay": replay,
-            "bare": bare,
-            "ratio_to_bare": round(ratio, 3),
-            "summary": summary,
-        },
+        quick=args.quick,
+        machine={**common.machine_info(DATABASE), "loadavg_before": load_before, "loadavg_after": load_after},
+        code=common.code_revision(),
+        parameters=vars(args),
+        draft=draft_document(),
+        load=load,
+        replay=replay,
+        bare=bare,
+        ratio_to_bare=round(ratio, 3),
+        summary=summary,
     )
     print(f"results: {path}", file=sys.stderr)
     return 0

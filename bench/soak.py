@@ -608,11 +608,7 @@ def main() -> int:
     data_dir = tempfile.mkdtemp(prefix="tollgate-bench-soak-")
     env = common.bench_env(DATABASE, redis_db=REDIS_DB)
     env.update(TOLLGATE_CALLBACK_ALLOW="127.0.0.1", TOLLGATE_DATA_DIR=data_dir)
-    print(f"database {DATABASE}: recreating, migrating, seed_demo; flushing Redis db {REDIS_DB}", file=sys.stderr)
-    common.database_recreate(DATABASE)
-    common.redis_flush(REDIS_DB)
-    common.manage(env, "migrate", "--no-input")
-    common.manage(env, "seed_demo")
+    common.database_prepare(env, DATABASE, ("seed_demo",), redis_db=REDIS_DB)
     script = TOKENS_SCRIPT.format(teams=TEAMS, workflows=WORKFLOWS, operators=args.operators)
     tokens = json.loads(common.manage(env, "shell", "-c", script).strip().splitlines()[-1])
 
@@ -745,19 +741,14 @@ def main() -> int:
     common.table_print(rows)
     if calls["error_samples"]:
         print("\nerror samples:\n" + "\n".join(calls["error_samples"]), file=sys.stderr)
-    machine = {**common.machine_info(DATABASE), "loadavg_end": os.getloadavg(), "code": common.code_revision()}
-    path = common.results_write(
+    path = common.results_save(
         "soak",
-        {
-            "benchmark": "soak",
-            "mode": "quick" if args.quick else "full",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": machine,
-            "parameters": {**vars(args), "warmup_s": warmup, "think_s": think, "celery_workers": 2},
-            **report,
-            "rows": rows,
-            "summary": summary_build(report, shape),
-        },
+        quick=args.quick,
+        machine=common.machine_at_end(DATABASE),
+        parameters={**vars(args), "warmup_s": warmup, "think_s": think, "celery_workers": 2},
+        **report,
+        rows=rows,
+        summary=summary_build(report, shape),
     )
     print(f"\nresults: {path}", file=sys.stderr)
     return 0 if all(row["result"] != "FAIL" for row in rows) else 1

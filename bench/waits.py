@@ -216,11 +216,7 @@ def main() -> int:
     intake.DATABASE = DATABASE  # intake's CPU meter reads this database's backends
 
     env = common.bench_env(DATABASE)
-    print(f"database {DATABASE}: recreating, migrating, loading policies/", file=sys.stderr)
-    common.database_recreate(DATABASE)
-    common.manage(env, "migrate", "--no-input")
-    common.manage(env, "apply_policies", "policies/")
-    common.manage(env, "seed_demo")
+    common.database_prepare(env, DATABASE, ("apply_policies", "policies/"), ("seed_demo",))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
     common.manage(env, "create_token", "bench-operator", "--role", "operator", "--teams", "finance")
     django_setup(env)
@@ -320,19 +316,13 @@ def main() -> int:
 
     rows, summary = table(results, args)
     common.table_print(rows)
-    machine = {**common.machine_info(DATABASE), "busy_cores_before": background, "loadavg_end": os.getloadavg()}
-    machine["code"] = common.code_revision()
-    path = common.results_write(
+    path = common.results_save(
         "waits",
-        {
-            "benchmark": "waits",
-            "mode": "quick" if args.quick else "full",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": machine,
-            **results,
-            "rows": rows,
-            "summary": summary,
-        },
+        quick=args.quick,
+        machine=common.machine_at_end(DATABASE, busy_cores_before=background),
+        **results,
+        rows=rows,
+        summary=summary,
     )
     print(f"\nresults: {path}", file=sys.stderr)
     return 0
