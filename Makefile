@@ -47,7 +47,12 @@ test: $(VENV)/.dev $(AXE)
 FAST_TESTS ?= tests/test_lifecycle_api.py tests/test_gate_verdicts.py tests/test_gate_errors.py \
 	tests/test_gate_batch_and_items.py tests/test_delivery_api.py tests/test_workflows_api.py tests/test_item_reads.py \
 	tests/test_queue_configuration.py tests/test_tokens.py tests/test_rules_everywhere.py tests/test_item_state_changes.py
-test-fast: $(VENV)/.dev
+# The pages the fast tests render name their static files through the manifest collectstatic writes.
+STATIC_MANIFEST := staticfiles/staticfiles.json
+$(STATIC_MANIFEST): $(VENV)/.dev $(shell find static -type f)
+	SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+
+test-fast: $(VENV)/.dev $(STATIC_MANIFEST)
 	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=unit-tests-only $(BIN)/pytest -q -p no:cacheprovider tests/unit
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
