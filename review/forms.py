@@ -74,6 +74,14 @@ class NoteForm(SingleValuedForm):
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class RespondForm(SingleValuedForm):
+    """A text answer to a LangGraph interrupt that allows a response (exceptions_app/interrupts.py)."""
+
+    note = forms.CharField(
+        max_length=4000, label="Your response to the agent", widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
 class SnoozeForm(SingleValuedForm):
     CHOICES = [(900, "15 minutes"), (3600, "1 hour"), (14400, "4 hours"), (86400, "1 day")]
     seconds = forms.TypedChoiceField(choices=CHOICES, coerce=int, label="Snooze for")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from exceptions_app import interrupts
 from exceptions_app.models import AuditEvent, ExceptionItem
 from exceptions_app.policy import review
 
@@ -51,6 +52,19 @@ def explained_reasons(item: ExceptionItem, captured: dict) -> list[dict]:
     return shown
 
 
+def interrupt_view(item: ExceptionItem) -> dict | None:
+    """A LangGraph interrupt as the item page shows it: the action asked for, its description, and
+    the responses the agent allows (which decide the buttons)."""
+    if item.interrupt is None:
+        return None
+    config = item.interrupt["config"]
+    return {
+        "action": item.interrupt["action_request"]["action"],
+        "description": item.interrupt.get("description") or "",
+        "allows": [name for flag, name in interrupts.RESPONSE_OF_FLAG.items() if config.get(flag)],
+    }
+
+
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
@@ -79,6 +93,9 @@ def item_view(item: ExceptionItem, *, viewer) -> dict:
         "context_json": pretty(item.context),
         "trace_json": pretty(item.trace),
         "final_json": pretty(item.final_output),
+        "interrupt": interrupt_view(item),
+        "allowed_actions": interrupts.allowed_actions(item.interrupt),
+        "human_response": interrupts.item_human_response(item),
         "age_seconds": seconds_between(item.raised_at, now),
         "sla_seconds_left": seconds_between(now, item.due_at),
         "lease_seconds_left": seconds_between(now, item.claim_expires_at) if mine else None,

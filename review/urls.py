@@ -15,6 +15,7 @@ urlpatterns = [
     path("items/<int:item_id>/release", views_items.item_release, name="item_release"),
     path("items/<int:item_id>/approve", views_items.item_approve, name="item_approve"),
     path("items/<int:item_id>/reject", views_items.item_reject, name="item_reject"),
+    path("items/<int:item_id>/respond", views_items.item_respond, name="item_respond"),
     path("items/<int:item_id>/escalate", views_items.item_escalate, name="item_escalate"),
     path("items/<int:item_id>/snooze", views_items.item_snooze, name="item_snooze"),
     path("items/<int:item_id>/comment", views_items.item_comment, name="item_comment"),

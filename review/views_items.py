@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
-from exceptions_app import rules
+from exceptions_app import interrupts, rules
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.policy import review
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
@@ -32,6 +32,7 @@ from review.presentation import diff_lines, item_view, pretty
 # Each panel of the item page and its form; ids are prefixed by the panel so no two fields share one.
 PANELS = {
     "reject": forms.RejectForm,
+    "respond": forms.RespondForm,
     "escalate": forms.NoteForm,
     "snooze": forms.SnoozeForm,
     "comment": forms.CommentForm,
@@ -216,6 +217,31 @@ def item_reject(request, item_id: int):
     reject = _resolve(item_id, "reject", hold_delivery=undo_window())
     said = lambda item: f"Rejected item {item_id} ({item.reason_code})."  # noqa: E731
     return _act(request, item_id, reject, panel="reject", done=said)
+
+
+@require_POST
+@login_required_keeping_decision
+def item_respond(request, item_id: int):
+    """Answer a LangGraph interrupt with a text: the graph resumes with a ``response``."""
+    item = item_visible_get(principal=person_for(request), item_id=item_id)
+    if "respond" not in interrupts.allowed_actions(item.interrupt):
+        # No Respond panel on this item's page to show the reason in: say it at the top.
+        message = "Nothing changed: this item's agent does not take a response."
+        return _refused(request, item_id, message, status=409)
+
+    def respond(principal, data):
+        return lifecycle.item_resolve(
+            item_id=item_id, principal=principal, action="respond", note=data["note"], hold_delivery=undo_window()
+        )
+
+    return _act(
+        request,
+        item_id,
+        respond,
+        panel="respond",
+        form_class=forms.RespondForm,
+        done=lambda item: f"Sent your response on item {item_id}.",
+    )
 
 
 @require_POST

@@ -374,6 +374,108 @@ def test_batch_entries_of_the_wrong_type_fail_alone(call):
     assert GateDecision.objects.filter(correlation_id="fine").count() == 1
 
 
+# --- LangGraph's HumanInterrupt ---------------------------------------------------------------
+
+
+def _interrupt(**changes) -> dict:
+    interrupt = {
+        "action_request": {"action": "adjust_invoice", "args": invoice_output()},
+        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": False},
+        "description": "Re-rate the invoice.",
+    }
+    interrupt.update(changes)
+    return interrupt
+
+
+_FLAGS = {"allow_accept": False, "allow_edit": False, "allow_respond": False, "allow_ignore": False}
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "path", "says"),
+    [
+        ("approve", "interrupt", "HumanInterrupt"),
+        ([_interrupt()], "interrupt", "not a list"),
+        ({"config": _interrupt()["config"]}, "interrupt.action_request", "required"),
+        (_interrupt(action_request="adjust_invoice"), "interrupt.action_request", "object"),
+        (_interrupt(action_request={"args": invoice_output()}), "interrupt.action_request.action", "non-empty"),
+        (_interrupt(action_request={"action": "  ", "args": {}}), "interrupt.action_request.action", "non-empty"),
+        (_interrupt(action_request={"action": "a" * 201, "args": {}}), "interrupt.action_request.action", "200"),
+        (_interrupt(action_request={"action": "x", "args": [1]}), "interrupt.action_request.args", "object"),
+        (
+            _interrupt(action_request={"action": "x", "args": {}, "kwargs": {}}),
+            "interrupt.action_request.kwargs",
+            "unknown",
+        ),
+        (_interrupt(config=None), "interrupt.config", "required"),
+        (
+            _interrupt(config={**_interrupt()["config"], "allow_edit": "yes"}),
+            "interrupt.config.allow_edit",
+            "true or false",
+        ),
+        (_interrupt(config={"allow_accept": True}), "interrupt.config.allow_edit", "required"),
+        (_interrupt(config=_FLAGS), "interrupt.config", "allows nothing"),
+        (
+            _interrupt(config={**_interrupt()["config"], "allow_reject": True}),
+            "interrupt.config.allow_reject",
+            "unknown",
+        ),
+        (_interrupt(description=5), "interrupt.description", "string"),
+        (_interrupt(description="d" * 20_001), "interrupt.description", "20000"),
+        ({**_interrupt(), "priority": "high"}, "interrupt.priority", "unknown"),
+    ],
+)
+def test_a_malformed_interrupt_is_400_naming_its_field(call, interrupt, path, says):
+    body = {**call.valid_body("decision"), "interrupt": interrupt}
+
+    with nothing_written():
+        response = call("decision", json.dumps(body))
+
+    error = assert_error(response, 400, "validation_error", path)
+    assert any(field["path"] == path and says in field["message"] for field in error["fields"]), error
+
+
+def test_an_output_beside_an_interrupt_must_be_its_args(call):
+    body = {**call.valid_body("decision"), "interrupt": _interrupt(), "output": invoice_output(amount=1.0)}
+
+    with nothing_written():
+        response = call("decision", json.dumps(body))
+
+    error = assert_error(response, 400, "validation_error", "output")
+    assert "interrupt.action_request.args" in error["message"]
+
+
+def test_an_interrupt_gives_the_output_and_without_either_output_is_required(call):
+    without_output = {key: value for key, value in call.valid_body("decision").items() if key != "output"}
+
+    held = call("decision", json.dumps({**without_output, "confidence": 0.5, "interrupt": _interrupt()}))
+    with nothing_written():
+        missing = call("decision", json.dumps(without_output))
+
+    assert held.status_code == 200, held.content
+    assert ExceptionItem.objects.get(pk=held.json()["exception"]["id"]).proposal == invoice_output()
+    assert_error(missing, 400, "validation_error", "output")
+
+
+def test_a_batch_entry_with_a_malformed_interrupt_fails_alone(call):
+    bad = {**decision_body(confidence=0.5), "interrupt": _interrupt(config=_FLAGS)}
+    good = {**decision_body(confidence=0.5, correlation_id="fine"), "interrupt": _interrupt()}
+
+    response = call("batch", json.dumps({"decisions": [bad, good]}))
+
+    assert response.status_code == 200
+    result = response.json()
+    assert (result["recorded"], result["failed"]) == (1, 1)
+    assert result["results"][0]["error"]["fields"][0]["path"] == "interrupt.config"
+    assert ExceptionItem.objects.get(correlation_id="fine").interrupt == _interrupt()
+
+
+def test_responding_to_an_item_without_an_interrupt_is_409_naming_the_action(call):
+    with nothing_written():
+        response = call("resolve", json.dumps({"action": "respond", "note": "hello"}))
+
+    assert_error(response, 409, "illegal_transition", "action")
+
+
 # --- Malformed JSON and encodings --------------------------------------------------------------
 
 
@@ -894,6 +996,45 @@ def test_acting_on_an_item_whose_lease_was_lost_is_409_and_changes_nothing(olga,
         response = olga.post(f"/items/{claimed}/{action}", data, HTTP_HX_REQUEST="true")
 
     assert response.status_code == 409, response.content[:300]
+    assert "Nothing changed" in _messages(response)
+
+
+@pytest.fixture
+def claimed_interrupt(olga, claimed, agent_client, operator_client) -> int:
+    """A held billing item with a LangGraph interrupt, claimed by olga."""
+    item_id = hold(agent_client, interrupt=_interrupt(), correlation_id="graph-thread")
+    assert operator_client.post(f"/api/v1/exceptions/{item_id}/claim").status_code == 200
+    return item_id
+
+
+@pytest.mark.parametrize("note", ["", "   ", "r" * 4001, f"hi{NUL}"], ids=["empty", "blank", "long", "nul"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_a_bad_response_in_the_console_is_400_naming_the_field(olga, claimed_interrupt, note, htmx):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+
+    with nothing_written():
+        response = olga.post(f"/items/{claimed_interrupt}/respond", {"note": note}, **headers)
+
+    assert response.status_code == 400
+    assert "Nothing changed: Your response to the agent" in response.content.decode()
+    assert ExceptionItem.objects.get(pk=claimed_interrupt).status == ItemStatus.CLAIMED
+
+
+def test_responding_in_the_console_to_an_item_that_takes_none_is_409_with_the_reason(olga, claimed):
+    with nothing_written():
+        response = olga.post(f"/items/{claimed}/respond", {"note": "hello"})
+
+    assert response.status_code == 409
+    assert "does not take a response" in response.content.decode()
+
+
+def test_responding_in_the_console_after_the_lease_was_lost_is_409(olga, claimed_interrupt):
+    ExceptionItem.objects.filter(pk=claimed_interrupt).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
+
+    with nothing_written():
+        response = olga.post(f"/items/{claimed_interrupt}/respond", {"note": "hello"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 409
     assert "Nothing changed" in _messages(response)
 
 

@@ -192,6 +192,9 @@ CONSOLE = {
     "items/<int:item_id>/release":            {"POST": row(LOGIN,  403,         403,   404,      ITEM,       ITEM)},
     "items/<int:item_id>/approve":            {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
     "items/<int:item_id>/reject":             {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
+    # The item here has no LangGraph interrupt: a response is refused on its page, nothing changes
+    # (a response that is taken: test_langgraph_console_browser).
+    "items/<int:item_id>/respond":            {"POST": row(LOGIN,  403,         403,   404, Kept(409), Kept(409))},
     "items/<int:item_id>/escalate":           {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
     "items/<int:item_id>/snooze":             {"POST": row(LOGIN,  403,         403,   404,      HOME,       HOME)},
     "items/<int:item_id>/comment":            {"POST": row(LOGIN,  403,         403,   404,      ITEM,       ITEM)},
@@ -456,6 +459,7 @@ def _body(route: str, world: World) -> dict:
         "queues/<slug:name>/next": {},
         "items/bulk": {"items": [str(world.item.pk)], "action": "approve", "confirmed": "on"},
         "items/<int:item_id>/reject": {"reason_code": "wrong_amount"},
+        "items/<int:item_id>/respond": {"note": "use the March tariff"},
         "items/<int:item_id>/snooze": {"seconds": "900"},
         "items/<int:item_id>/comment": {"text": "checked with the customer"},
         "items/<int:item_id>/edit/preview": {"output": '{"invoice_id": "INV-1"}'},
@@ -489,6 +493,7 @@ NEEDS_CLAIM = {
     "items/<int:item_id>/release",
     "items/<int:item_id>/approve",
     "items/<int:item_id>/reject",
+    "items/<int:item_id>/respond",
     "items/<int:item_id>/escalate",
     "items/<int:item_id>/snooze",
     "items/<int:item_id>/modify",

@@ -1,5 +1,6 @@
 """Rows to response dicts, by hand on the hot path (shapes declared in serializers.py)."""
 
+from exceptions_app.interrupts import item_human_response
 from exceptions_app.models import ExceptionItem, GateDecision
 
 
@@ -19,6 +20,8 @@ def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
             "resolved_by": item.resolved_by.get_username() if item.resolved_by_id else None,
             "resolved_at": _iso(item.resolved_at),
         }
+        if item.interrupt is not None:
+            resolution["human_response"] = item_human_response(item)
     shown = {
         "id": item.pk,
         "workflow": item.workflow.name,
@@ -55,6 +58,7 @@ def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
             "input": item.input,
             "context": item.context,
             "trace": item.trace,
+            "interrupt": item.interrupt,
             "model_version": item.model_version,
             "value_at_risk": str(item.value_at_risk) if item.value_at_risk is not None else None,
             "agent": item.agent.user.get_username(),

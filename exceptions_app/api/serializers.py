@@ -2,11 +2,13 @@
 overhead on the intake path)."""
 
 import math
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
-from exceptions_app import rules
+from exceptions_app import interrupts, rules
 from exceptions_app.api.error_responses import ERROR_RESPONSES, ErrorOutput  # noqa: F401 - used by the views
 from exceptions_app.models import Severity
 
@@ -36,6 +38,19 @@ class ParsedJSONField(serializers.JSONField):
         return data
 
 
+class InterruptField(ParsedJSONField):
+    """LangGraph's HumanInterrupt (exceptions_app/interrupts.py says its shape); each problem is
+    named by its path under the field (``interrupt.config.allow_edit``)."""
+
+    def to_internal_value(self, data):
+        problems = interrupts.interrupt_problems(data)
+        if "" in problems:
+            raise serializers.ValidationError(problems[""])
+        if problems:
+            raise serializers.ValidationError({path: [message] for path, message in problems.items()})
+        return data
+
+
 class CapturedStateInput(serializers.Serializer):
     """The state an agent captures with an output or a failure, shared by decisions and reports."""
 
@@ -58,8 +73,44 @@ class CapturedStateInput(serializers.Serializer):
 
 
 class DecisionInput(CapturedStateInput):
-    output = ParsedJSONField()
+    output = ParsedJSONField(required=False, help_text="required unless an interrupt gives it as its args")
     confidence = ConfidenceField(min_value=0.0, max_value=1.0, validators=[_finite])
+    interrupt = InterruptField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="LangGraph's HumanInterrupt {action_request: {action, args}, config: {allow_accept, allow_edit, "
+        "allow_respond, allow_ignore}, description}: its args are the output, its config the responses allowed",
+    )
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            # Named beside the other missing fields, as a required field would be.
+            if isinstance(error.detail, dict) and self._output_missing(data):
+                error.detail.setdefault("output", [self._output_required()])
+            raise
+
+    def _output_missing(self, data) -> bool:
+        return isinstance(data, Mapping) and "output" not in data and data.get("interrupt") is None
+
+    def _output_required(self) -> ErrorDetail:
+        return ErrorDetail(self.fields["output"].error_messages["required"], code="required")
+
+    def validate(self, attrs):
+        interrupt = attrs["interrupt"]
+        if interrupt is None:
+            if "output" not in attrs:
+                raise serializers.ValidationError({"output": [self._output_required()]})
+            return attrs
+        problem = interrupts.output_problem(
+            interrupt=interrupt, output=attrs.get("output"), output_given="output" in attrs
+        )
+        if problem:
+            raise serializers.ValidationError({"output": [problem]})
+        attrs["output"] = interrupt["action_request"]["args"]
+        return attrs
 
 
 class BatchEntryInput(DecisionInput):
@@ -78,6 +129,11 @@ class ReportInput(CapturedStateInput):
     output = serializers.JSONField(required=False, allow_null=True, default=None)
 
 
+class HumanResponseOutput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["accept", "edit", "response", "ignore"])
+    args = serializers.JSONField(allow_null=True, help_text="the action request (accept, edit), the text (response)")
+
+
 class ResolutionOutput(serializers.Serializer):
     outcome = serializers.CharField()
     final_output = serializers.JSONField(allow_null=True)
@@ -85,6 +141,9 @@ class ResolutionOutput(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
     resolved_by = serializers.CharField(allow_null=True)
     resolved_at = serializers.DateTimeField()
+    human_response = HumanResponseOutput(
+        required=False, help_text="for an item with a LangGraph interrupt: resume the graph with it"
+    )
 
 
 class TimestampsOutput(serializers.Serializer):
@@ -113,6 +172,7 @@ class CapturedOutput(serializers.Serializer):
     input = serializers.JSONField(allow_null=True)
     context = serializers.JSONField(allow_null=True)
     trace = serializers.JSONField(allow_null=True)
+    interrupt = serializers.JSONField(allow_null=True)
     model_version = serializers.CharField(allow_blank=True)
     value_at_risk = serializers.CharField(allow_null=True)
     agent = serializers.CharField()
@@ -163,7 +223,10 @@ class QueueOutput(serializers.Serializer):
 
 
 class ResolveInput(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["approve", "modify", "reject", "escalate"])
+    action = serializers.ChoiceField(
+        choices=["approve", "modify", "reject", "escalate", "respond"],
+        help_text="respond answers a LangGraph interrupt with the note as the text",
+    )
     output = serializers.JSONField(required=False, allow_null=True, default=None)
     reason_code = serializers.RegexField(rules.REASON_CODE_PATTERN, required=False, default="")
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")

@@ -54,7 +54,7 @@ class ExceptionItem(models.Model):
          ├──cancel (agent)──▶ cancelled
          └──deadline──▶ expired (workflow fallback)
 
-    Captured state (proposal, confidence, input, context, trace, ...) is never updated; the
+    Captured state (proposal, confidence, input, context, trace, interrupt, ...) is never updated; the
     resolution is stored beside it.
     """
 
@@ -72,6 +72,8 @@ class ExceptionItem(models.Model):
     input = models.JSONField(null=True, blank=True)
     context = models.JSONField(null=True, blank=True)
     trace = models.JSONField(null=True, blank=True)
+    # LangGraph's HumanInterrupt, when the agent paused a graph on this output (exceptions_app/interrupts.py).
+    interrupt = models.JSONField(null=True, blank=True)
     model_version = models.CharField(max_length=200, blank=True)
     correlation_id = models.CharField(max_length=200, blank=True, db_index=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL means "no key"

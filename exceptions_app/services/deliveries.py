@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from exceptions_app.interrupts import item_human_response
 from exceptions_app.models import (
     AuditEvent,
     Delivery,
@@ -43,7 +44,9 @@ def _new_public_id() -> str:
 
 
 def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
-    return {
+    """What a resolution carries to the agent (webhook body, Celery task argument, feed entry). An item
+    with a LangGraph interrupt also carries its ``human_response``: the graph resumes with it."""
+    payload = {
         "type": "exception.resolved",
         "delivery_id": public_id,
         "item_id": item.pk,
@@ -63,6 +66,9 @@ def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
             "resolved_at": _iso(item.resolved_at),
         },
     }
+    if item.interrupt is not None:
+        payload["human_response"] = item_human_response(item)
+    return payload
 
 
 def decision_payload(decision: GateDecision, *, public_id: str) -> dict:

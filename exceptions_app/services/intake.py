@@ -59,6 +59,7 @@ class CapturedState:
 class DecisionRequest(CapturedState):
     output: object
     confidence: float
+    interrupt: dict | None = None  # LangGraph's HumanInterrupt (exceptions_app/interrupts.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,9 +96,18 @@ class _Prepared:
     events: list = field(default_factory=list)
 
 
+# Fields added after fingerprints were first stored: left out while empty, so a retry of a request
+# recorded before they existed still matches its first answer.
+_FINGERPRINT_WHEN_GIVEN = frozenset({"interrupt"})
+
+
 def request_fingerprint(request) -> str:
     """A digest of everything the agent sent except the key, to spot a key reused for a different body."""
-    body = {name: value for name, value in vars(request).items() if name != "idempotency_key"}
+    body = {
+        name: value
+        for name, value in vars(request).items()
+        if name != "idempotency_key" and not (name in _FINGERPRINT_WHEN_GIVEN and value is None)
+    }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -218,6 +228,7 @@ def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCach
         confidence=request.confidence,
         fingerprint=prepared.fingerprint,
         now=now,
+        interrupt=request.interrupt,
     )
 
 
@@ -268,6 +279,7 @@ def _item_build(
     confidence,
     fingerprint,
     now,
+    interrupt=None,
 ) -> ExceptionItem:
     expire_after = document.get("expire_after_seconds")
     return ExceptionItem(
@@ -280,6 +292,7 @@ def _item_build(
         input=request.input,
         context=request.context,
         trace=request.trace,
+        interrupt=interrupt,
         model_version=request.model_version,
         correlation_id=request.correlation_id,
         idempotency_key=request.idempotency_key if kind == ItemKind.REPORTED else None,

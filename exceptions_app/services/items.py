@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.db.models.base import DEFERRED
 from django.utils import timezone
 
-from exceptions_app import rules
+from exceptions_app import interrupts, rules
 from exceptions_app.db_fast_paths import prepared_cursor
 from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from exceptions_app.models import (
@@ -31,7 +31,7 @@ from exceptions_app.services.judgements import judgement_record
 
 ESCALATION_PRIORITY_BOOST = 100
 MAX_SNOOZE = timedelta(days=30)
-RESOLVE_ACTIONS = ("approve", "modify", "reject", "escalate")
+RESOLVE_ACTIONS = ("approve", "modify", "reject", "escalate", "respond")
 
 
 def _lease_end(now: datetime) -> datetime:
@@ -253,6 +253,8 @@ def item_resolve(
 ) -> ExceptionItem:
     """Approve, modify (edited output checked against the schema of the policy that held it),
     reject (with a reason code) or escalate (to the queue's escalation queue, with more priority).
+    An item with a LangGraph interrupt takes only the actions its config allows, and may be answered
+    with a text (respond: a rejection with reason code ``human_response``, the text as the note).
     ``hold_delivery`` keeps the resolution unsent that long, so it can be undone (services/undo.py)."""
     if action not in RESOLVE_ACTIONS:
         raise InvalidInput(
@@ -274,6 +276,14 @@ def item_resolve(
         problem = rules.resolution_reason_problem(action=action, reason_code=reason_code)
         if problem:
             raise InvalidInput(f"reason_code: {problem}", fields=[{"path": "reason_code", "message": problem}])
+        action, reason_code = interrupts.resolve_action(action=action, reason_code=reason_code)
+        refused = interrupts.resolution_problem(interrupt=item.interrupt, action=action, note=note)
+        if refused:
+            field, message = refused
+            error = IllegalTransition if field == "action" else InvalidInput
+            raise error(f"{field}: {message}", fields=[{"path": field, "message": message}])
+        if action == "respond":
+            action = "reject"
         if action == "escalate":
             return _escalate(item, user=user, note=note, now=now)
         final_output = item.proposal

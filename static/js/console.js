@@ -70,6 +70,11 @@
   document.addEventListener("keydown", function (event) {
     lastActivity = Date.now();
     if (event.key === "Escape" && closePanels()) { event.preventDefault(); return; }
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.matches("details.action textarea")) {
+      event.target.form.requestSubmit();
+      event.preventDefault();
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) return;
     const dialog = document.getElementById("shortcuts");
     if (event.key === "?") { dialog.open ? dialog.close() : dialog.showModal(); event.preventDefault(); return; }
@@ -85,7 +90,7 @@
       return;
     }
     if (/^[1-9]$/.test(event.key) && pickReason(Number(event.key))) { event.preventDefault(); return; }
-    if ("naerxsu".includes(event.key) && event.key.length === 1 && trigger(event.key)) event.preventDefault();
+    if ("naertxsu".includes(event.key) && event.key.length === 1 && trigger(event.key)) event.preventDefault();
   });
 
   // In the open reject panel, 1 to 9 pick the policy's reasons; Enter then sends the rejection.
