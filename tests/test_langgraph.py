@@ -2,6 +2,10 @@
 Tollgate's HumanResponse: accept, edit, response and ignore, over real HTTP against a live server,
 an operator resolving through the API; and from a webhook a real worker delivers."""
 
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -20,6 +24,7 @@ from exceptions_app.models import Delivery, ExceptionItem, GateDecision, Workflo
 from exceptions_app.services.sweeps import items_expire
 from exceptions_app.services.tokens import principal_ensure, token_create
 from tests.fixtures.gate import BILLING, hold, invoice_output
+from tests.fixtures.workers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -279,3 +284,58 @@ def test_a_graph_resumes_from_the_webhook_a_worker_delivers(
     assert payload["human_response"] == {"type": "response", "args": "Ask the customer first."}
     assert finished["review"]["response"]["args"] == "Ask the customer first."
     assert finished["outcome"] == "not applied: response"
+
+
+def _example(live_url: str, token: str, *arguments: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "examples/langgraph_agent.py", "--url", live_url, *arguments],
+        cwd=ROOT,
+        env={**os.environ, "TOLLGATE_TOKEN": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_documented_example_runs_proceeds_and_resumes_after_a_person_edits(
+    live_server, billing_workflow, operator_client
+):
+    token = token_create(principal=principal_ensure(name="example-graph", role="agent", workflows=[BILLING]))[1]
+
+    proceeded = _example(live_server.url, token, "--confidence", "0.97")
+    out, err = proceeded.communicate(timeout=60)
+    assert proceeded.returncode == 0, err
+    assert "verdict: proceed" in out
+    assert '"amount": 240.0' in out
+
+    held = _example(live_server.url, token, "--confidence", "0.6", "--wait", "30", "--thread", "example-thread")
+    try:
+        first = held.stdout.readline()
+        assert first.startswith("paused: held as Tollgate exception"), first + held.stderr.read()
+        item_id = int(first.split("exception ")[1].split(";")[0])
+        edited = {"invoice_id": "INV-7001", "type": "credit", "amount": 200.0, "currency": "EUR", "reason": "dispute"}
+        assert _resolve(operator_client, item_id, {"action": "modify", "output": edited}).status_code == 200
+        out, err = held.communicate(timeout=60)
+    finally:
+        held.kill()
+    assert held.returncode == 0, err
+    assert '"type": "edit"' in out
+    assert "verdict: hold" in out
+    assert '"amount": 200.0' in out
+    assert ExceptionItem.objects.get(pk=item_id).correlation_id == "example-thread"
+
+
+def test_the_docs_page_example_runs_as_written(live_server, billing_workflow):
+    """The gate-node example of docs/integrations/langgraph.md, with the server's address, a token,
+    and a confidence the gate lets proceed (held, it would wait for a person)."""
+    token = token_create(principal=principal_ensure(name="docs-graph", role="agent", workflows=[BILLING]))[1]
+    page = (ROOT / "docs" / "integrations" / "langgraph.md").read_text()
+    [example] = [block for block in re.findall(r"```python\n(.*?)```", page, flags=re.S) if "resume_command(" in block]
+    example = example.replace("http://127.0.0.1:8000", live_server.url).replace("tg_...", token)
+    example = example.replace('"confidence": 0.62', '"confidence": 0.97')
+
+    run = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("applied {'invoice_id': 'INV-7001'")
+    assert GateDecision.objects.filter(correlation_id="invoice-7001", verdict="proceed").count() == 1
