@@ -53,6 +53,22 @@ def _idempotency_key(request) -> str | None:
     return key
 
 
+def _idempotent_request(request, input_serializer, request_class):
+    """The body, validated, as the service's request, with the Idempotency-Key header (checked first)."""
+    key = _idempotency_key(request)
+    data = input_serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return request_class(**data.validated_data, idempotency_key=key)
+
+
+def _answer(body: dict, *, replayed: bool, status: int = 200) -> Response:
+    """A submission's answer; a replay of an earlier one says so in a header."""
+    response = Response(body, status=status)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
 class DecisionCreateView(APIView):
     permission_classes = [IsAgent]
 
@@ -64,16 +80,9 @@ class DecisionCreateView(APIView):
         summary="Submit one AI output to the gate",
     )
     def post(self, request):
-        key = _idempotency_key(request)
-        data = serializers.DecisionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = decision_submit(
-            principal=principal_of(request), request=DecisionRequest(**data.validated_data, idempotency_key=key)
-        )
-        response = Response(decision_present(outcome.decision, outcome.item))
-        if outcome.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        submitted = _idempotent_request(request, serializers.DecisionInput, DecisionRequest)
+        outcome = decision_submit(principal=principal_of(request), request=submitted)
+        return _answer(decision_present(outcome.decision, outcome.item), replayed=outcome.replayed)
 
 
 class DecisionBatchView(APIView):
@@ -124,16 +133,9 @@ class ExceptionCollectionView(ExceptionListView):
         summary="Report an exception directly (a failure past its retry budget, a conflicting signal)",
     )
     def post(self, request):
-        key = _idempotency_key(request)
-        data = serializers.ReportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = exception_report(
-            principal=principal_of(request), request=ReportRequest(**data.validated_data, idempotency_key=key)
-        )
-        response = Response(item_present(outcome.item), status=200 if outcome.replayed else 201)
-        if outcome.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        submitted = _idempotent_request(request, serializers.ReportInput, ReportRequest)
+        outcome = exception_report(principal=principal_of(request), request=submitted)
+        return _answer(item_present(outcome.item), replayed=outcome.replayed, status=200 if outcome.replayed else 201)
 
 
 class ExceptionDetailView(APIView):
