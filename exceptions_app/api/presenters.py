@@ -1,15 +1,43 @@
 """Rows to response dicts, by hand on the hot path (shapes declared in serializers.py)."""
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.utils import timezone
+
 from exceptions_app.interrupts import item_human_response
-from exceptions_app.models import ExceptionItem, GateDecision
+from exceptions_app.models import ExceptionItem, GateDecision, Principal, Role
+from exceptions_app.services.undo import resolutions_held_until
 
 
 def _iso(moment) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
-    """The item as the API shows it; ``captured`` adds the captured state for a reviewer."""
+def resolutions_hidden_from(principal: Principal | None, items: Sequence[ExceptionItem]) -> dict[int, datetime]:
+    """Items whose resolution an agent may not see yet, with until when: a console decision that may
+    still be undone (services/undo.py). People see what was decided at once."""
+    if principal is None or principal.role != Role.AGENT:
+        return {}
+    return resolutions_held_until(items, now=timezone.now())
+
+
+def items_present_to(principal: Principal | None, items: Sequence[ExceptionItem], *, captured: bool = False) -> list:
+    """The items as ``principal`` may see them now (``item_present`` for each)."""
+    hidden = resolutions_hidden_from(principal, items)
+    return [item_present(item, captured=captured, hidden_until=hidden.get(item.pk)) for item in items]
+
+
+def item_present_to(principal: Principal | None, item: ExceptionItem, *, captured: bool = False) -> dict:
+    return items_present_to(principal, [item], captured=captured)[0]
+
+
+def item_present(item: ExceptionItem, *, captured: bool = False, hidden_until: datetime | None = None) -> dict:
+    """The item as the API shows it; ``captured`` adds the captured state for a reviewer. With
+    ``hidden_until`` the resolution is not shown: the item is as it was just before the decision,
+    claimed by the person who made it, until the decision stands."""
+    if hidden_until is not None:
+        return _before_decision(item_present(item, captured=captured), item, hidden_until)
     resolution = None
     if item.resolution:
         resolution = {
@@ -66,6 +94,17 @@ def item_present(item: ExceptionItem, *, captured: bool = False) -> dict:
     return shown
 
 
+def _before_decision(shown: dict, item: ExceptionItem, hidden_until: datetime) -> dict:
+    shown["status"], shown["resolution"] = "claimed", None
+    shown["timestamps"]["resolved_at"] = None
+    shown["claim"] = {
+        "claimed_by": item.resolved_by.get_username() if item.resolved_by_id else None,
+        "claimed_at": _iso(item.resolved_at),
+        "expires_at": _iso(hidden_until),
+    }
+    return shown
+
+
 def event_present(event) -> dict:
     return {
         "at": _iso(event.created_at),
@@ -77,11 +116,11 @@ def event_present(event) -> dict:
     }
 
 
-def decision_present(decision: GateDecision, item: ExceptionItem | None) -> dict:
+def decision_present(decision: GateDecision, item: ExceptionItem | None, *, shown_to: Principal | None) -> dict:
     return {
         "verdict": decision.verdict,
         "decision_id": decision.pk,
         "policy_version": decision.policy_version.version,
         "reasons": decision.reasons,
-        "exception": item_present(item) if item is not None else None,
+        "exception": item_present_to(shown_to, item) if item is not None else None,
     }

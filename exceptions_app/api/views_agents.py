@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from exceptions_app.api import serializers
 from exceptions_app.api.errors import error_body, flatten_field_errors
 from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_of
-from exceptions_app.api.presenters import decision_present, item_present
+from exceptions_app.api.presenters import decision_present, item_present, item_present_to, resolutions_hidden_from
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.selectors import item_visible_check, item_visible_get
@@ -21,7 +21,7 @@ from exceptions_app.services.intake import (
 )
 from exceptions_app.services.items import item_cancel
 from exceptions_app.waits.hub import item_key
-from exceptions_app.waits.views import WaitFor
+from exceptions_app.waits.views import NotYet, WaitFor
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -81,8 +81,9 @@ class DecisionCreateView(APIView):
     )
     def post(self, request):
         submitted = _idempotent_request(request, serializers.DecisionInput, DecisionRequest)
-        outcome = decision_submit(principal=principal_of(request), request=submitted)
-        return _answer(decision_present(outcome.decision, outcome.item), replayed=outcome.replayed)
+        principal = principal_of(request)
+        outcome = decision_submit(principal=principal, request=submitted)
+        return _answer(decision_present(outcome.decision, outcome.item, shown_to=principal), replayed=outcome.replayed)
 
 
 class DecisionBatchView(APIView):
@@ -109,14 +110,15 @@ class DecisionBatchView(APIView):
                 fields = flatten_field_errors(error.detail)
                 message = "; ".join(f"{field['path']}: {field['message']}" for field in fields[:5])
                 entries.append(InvalidInput(message, fields=fields))
-        outcomes = decisions_submit_batch(principal=principal_of(request), requests=entries)
+        principal = principal_of(request)
+        outcomes = decisions_submit_batch(principal=principal, requests=entries)
         results = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, DomainError):
                 error = error_body(outcome.status_code, outcome.code, outcome.message, outcome.fields)["error"]
                 results.append({"index": index, "error": error})
             else:
-                results.append({"index": index, **decision_present(outcome.decision, outcome.item)})
+                results.append({"index": index, **decision_present(outcome.decision, outcome.item, shown_to=principal)})
         failed = sum(1 for result in results if "error" in result)
         return Response({"recorded": len(results) - failed, "failed": failed, "results": results})
 
@@ -134,8 +136,10 @@ class ExceptionCollectionView(ExceptionListView):
     )
     def post(self, request):
         submitted = _idempotent_request(request, serializers.ReportInput, ReportRequest)
-        outcome = exception_report(principal=principal_of(request), request=submitted)
-        return _answer(item_present(outcome.item), replayed=outcome.replayed, status=200 if outcome.replayed else 201)
+        principal = principal_of(request)
+        outcome = exception_report(principal=principal, request=submitted)
+        shown = item_present_to(principal, outcome.item)
+        return _answer(shown, replayed=outcome.replayed, status=200 if outcome.replayed else 201)
 
 
 class ExceptionDetailView(APIView):
@@ -157,15 +161,20 @@ class ExceptionDetailView(APIView):
         principal = principal_of(request)
         wait = WaitQuery(data=request.query_params)
         wait.is_valid(raise_exception=True)
-        item = item_visible_get(principal=principal, item_id=item_id)
         seconds = wait.validated_data["wait"]
-        if item.is_terminal or not seconds:
-            return Response(item_present(item, captured=True))
 
-        def reread(final: bool) -> Response | None:
+        def reread(final: bool) -> Response | NotYet | None:
             current = item_visible_get(principal=principal, item_id=item_id)
-            return Response(item_present(current, captured=True)) if final or current.is_terminal else None
+            hidden_until = resolutions_hidden_from(principal, [current]).get(item_id)
+            if final or (current.is_terminal and hidden_until is None):
+                return Response(item_present(current, captured=True, hidden_until=hidden_until))
+            if hidden_until is not None:  # decided, and may still be undone: look again when it stands
+                return NotYet.until(hidden_until)
+            return None
 
+        answer = reread(final=not seconds)
+        if isinstance(answer, Response):
+            return answer
         return WaitFor(view=self, keys=[item_key(item_id)], timeout=seconds, reread=reread)
 
 
@@ -192,4 +201,4 @@ class ExceptionCancelView(APIView):
         data.is_valid(raise_exception=True)
         item_visible_check(principal=principal, item_id=item_id)
         item_cancel(item_id=item_id, actor=principal.user, reason=data.validated_data["reason"])
-        return Response(item_present(item_visible_get(principal=principal, item_id=item_id)))
+        return Response(item_present_to(principal, item_visible_get(principal=principal, item_id=item_id)))

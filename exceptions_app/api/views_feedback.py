@@ -14,7 +14,7 @@ from exceptions_app.models import Delivery, DeliveryStatus
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.feed import VISIBILITY_LAG, feed_read
 from exceptions_app.waits.hub import workflow_key
-from exceptions_app.waits.views import StreamFrom, WaitFor
+from exceptions_app.waits.views import NotYet, StreamFrom, WaitFor
 
 # Cursors are delivery ids, a bigint column: a larger number would reach PostgreSQL and fail there.
 LARGEST_ID = 2**63 - 1
@@ -55,15 +55,19 @@ class ResolutionFeedView(APIView):
         principal = principal_of(request)
         options = query.validated_data
 
-        def read(final: bool = True) -> Response | None:
-            results, cursor = feed_read(principal=principal, after=options.get("after"), limit=options["limit"])
-            return Response({"cursor": cursor, "results": results}) if results or final else None
+        def read(final: bool = True) -> Response | NotYet | None:
+            page = feed_read(principal=principal, after=options.get("after"), limit=options["limit"])
+            if page.entries or final:
+                return Response({"cursor": page.cursor, "results": page.entries})
+            return _not_yet(page)
 
         if not options["wait"]:
             return read()
-        return read(final=False) or WaitFor(
-            view=self, keys=_feed_keys(principal), timeout=options["wait"], reread=read, recheck_after=RECHECK_SECONDS
-        )
+        answer = read(final=False)
+        if isinstance(answer, Response):
+            return answer
+        keys = _feed_keys(principal)
+        return WaitFor(view=self, keys=keys, timeout=options["wait"], reread=read, recheck_after=RECHECK_SECONDS)
 
 
 LAST_EVENT_ID = OpenApiParameter(
@@ -111,15 +115,25 @@ class ResolutionStreamView(APIView):
         if position is None:
             position = query.validated_data.get("after")
 
-        def next_events() -> list[str]:
+        def next_events() -> list[str] | NotYet:
             nonlocal position
-            results, position = feed_read(principal=principal, after=position, limit=100)
+            page = feed_read(principal=principal, after=position, limit=100)
+            position = page.cursor
+            if not page.entries:
+                return _not_yet(page) or []
             return [
                 f"id: {entry['cursor']}\nevent: resolution\ndata: {orjson.dumps(entry).decode()}\n\n"
-                for entry in results
+                for entry in page.entries
             ]
 
         return StreamFrom(view=self, keys=_feed_keys(principal), next_events=next_events, recheck_after=RECHECK_SECONDS)
+
+
+def _not_yet(page) -> NotYet | None:
+    """A page that stops before a decision still in its undo window is read again when it stands."""
+    if page.held_until is None:
+        return None
+    return NotYet.until(page.held_until)
 
 
 def _last_event_id(request) -> int | None:

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from exceptions_app.api import serializers
 from exceptions_app.api.permissions import IsAgentOrPerson, IsPerson, IsSupervisor, principal_of
-from exceptions_app.api.presenters import event_present, item_present
+from exceptions_app.api.presenters import event_present, item_present, items_present_to, resolutions_hidden_from
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import AuditEvent, ItemStatus
 from exceptions_app.selectors import (
@@ -98,7 +98,7 @@ class ExceptionListView(APIView):
         items = _filtered(items_visible_to(principal_of(request)), request.query_params)
         paginator = ExceptionPagination()
         page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response([item_present(item) for item in page])
+        return paginator.get_paginated_response(items_present_to(principal_of(request), page))
 
 
 class _ItemAction(APIView):
@@ -193,8 +193,11 @@ class ExceptionTimelineView(APIView):
         responses={200: serializers.EventOutput(many=True), **serializers.ERROR_RESPONSES},
     )
     def get(self, request, item_id: int):
-        item = item_visible_get(principal=principal_of(request), item_id=item_id)
+        principal = principal_of(request)
+        item = item_visible_get(principal=principal, item_id=item_id)
         events = AuditEvent.objects.filter(item=item).order_by("created_at", "id")
+        if resolutions_hidden_from(principal, [item]):  # the decision may still be undone: not told yet
+            events = events.filter(created_at__lt=item.resolved_at)
         return Response([event_present(event) for event in events])
 
 

@@ -101,6 +101,13 @@ def deliveries_due_filter(now: datetime) -> Q:
     return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) & free & ~Q(kind=TargetKind.POLL)
 
 
+def deliveries_held_filter(now: datetime) -> Q:
+    """Rows that have not left yet and may not before their time: a console decision's delivery
+    during its undo window (never attempted, not due). Agents are not shown what they carry
+    (services/undo.py), and undo may still withdraw them."""
+    return Q(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at__gt=now)
+
+
 def deliveries_wake() -> None:
     """Ask for a drain, unless one is already wanted and has not started. Call after commit.
 

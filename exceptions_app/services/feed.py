@@ -3,13 +3,15 @@ agents that cannot receive calls. Reading with ``after=N`` acknowledges everythi
 Workflow events (``audit.failed``, ``workflow.tripped``) travel in it too; verdicts an agent was
 answered at once (``decision.made``, sent only by webhook) do not."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from exceptions_app.models import Delivery, DeliveryStatus, ExceptionItem, FeedCursor, Principal, TargetKind
+from exceptions_app.services.deliveries import deliveries_held_filter
 
 # Rows younger than this are held back: a transaction that took its id earlier may still be
 # committing, and a reader that skipped past it would never see it.
@@ -19,10 +21,21 @@ MAX_PAGE = 500
 FEED_ENTRIES = Q(item__isnull=False) | Q(item__isnull=True, payload__type="workflow.tripped")
 
 
-def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[list[dict], int]:
+class FeedPage(NamedTuple):
+    entries: list[dict]
+    cursor: int
+    # When the page stops before an entry held in its undo window: the moment it may be read.
+    held_until: datetime | None
+
+
+def feed_read(*, principal: Principal, after: int | None, limit: int) -> FeedPage:
     """Resolutions after ``after`` (or the stored cursor) and the new cursor. Moving ``after``
     forward acknowledges the earlier entries: their items are marked acknowledged, and poll
-    deliveries delivered."""
+    deliveries delivered.
+
+    A console decision's entry is held while it may be undone (services/undo.py): the page stops
+    before it, so the cursor never passes it, and later entries wait behind it (at most the undo
+    window); an undone decision's entry is deleted and never read."""
     now = timezone.now()
     with transaction.atomic():
         cursor, _ = FeedCursor.objects.select_for_update().get_or_create(principal=principal)
@@ -31,18 +44,16 @@ def feed_read(*, principal: Principal, after: int | None, limit: int) -> tuple[l
             _acknowledge(principal, after=cursor.position, up_to=position, now=now)
             cursor.position = position
             cursor.save(update_fields=["position", "updated_at"])
-    entries = list(
-        Delivery.objects.filter(
-            FEED_ENTRIES,
-            workflow__in=principal.workflows.all(),
-            pk__gt=position,
-            created_at__lte=now - VISIBILITY_LAG,
-        )
-        .order_by("pk")
-        .values("pk", "payload")[: min(limit, MAX_PAGE)]
-    )
-    return [{"cursor": entry["pk"], **entry["payload"]} for entry in entries], (
-        entries[-1]["pk"] if entries else position
+    ahead = Delivery.objects.filter(FEED_ENTRIES, workflow__in=principal.workflows.all(), pk__gt=position)
+    first_held = ahead.filter(deliveries_held_filter(now)).order_by("pk").values("pk", "next_attempt_at").first()
+    shown = ahead.filter(created_at__lte=now - VISIBILITY_LAG)
+    if first_held is not None:
+        shown = shown.filter(pk__lt=first_held["pk"])
+    entries = list(shown.order_by("pk").values("pk", "payload")[: min(limit, MAX_PAGE)])
+    return FeedPage(
+        [{"cursor": entry["pk"], **entry["payload"]} for entry in entries],
+        entries[-1]["pk"] if entries else position,
+        first_held["next_attempt_at"] if first_held is not None else None,
     )
 
 

@@ -4,10 +4,14 @@ A console resolution's outbox rows are written not due until the undo window has
 (``TOLLGATE_UNDO_SECONDS``), so no worker sends them before then. Undoing inside the window deletes
 those unsent rows and gives the item back to its resolver, claimed, in one transaction with an
 audit event; once a row is due or was attempted, the decision has left and undo is refused.
-Agents that poll the item or read the resolutions feed see the resolution at once: the window
-holds back what Tollgate sends, not what an agent reads for itself.
+
+Agents that read for themselves are held back the same way, so an undone decision never reached
+anyone: while the rows are held, an agent reading the item sees it still claimed by the person who
+decided (api/presenters.py), the resolutions feed stops before the held entry (services/feed.py),
+and an agent waiting on either is woken again the moment the hold ends (waits/views.py ``NotYet``).
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.errors import IllegalTransition, NotFound
-from exceptions_app.models import Delivery, DeliveryStatus, ExceptionItem, ItemKind, ItemStatus, Principal
+from exceptions_app.models import Delivery, ExceptionItem, ItemKind, ItemStatus, Principal
+from exceptions_app.services.deliveries import deliveries_held_filter
 from exceptions_app.services.item_changes import item_state_change
 from exceptions_app.services.judgements import breaker_observation_withdraw
 
@@ -48,11 +53,7 @@ def item_resolution_undo(*, item_id: int, principal: Principal) -> ExceptionItem
         if deadline is None or item.resolved_by_id != user.pk:
             raise IllegalTransition(f"item {item_id} has no decision of yours to undo")
         deliveries = list(Delivery.objects.select_for_update().filter(item=item))
-        released = [
-            delivery
-            for delivery in deliveries
-            if delivery.status != DeliveryStatus.PENDING or delivery.attempts or delivery.next_attempt_at <= now
-        ]
+        released = Delivery.objects.filter(item=item).exclude(deliveries_held_filter(now)).exists()
         if now >= deadline or released:
             raise IllegalTransition(f"the decision on item {item_id} has already been sent; it can no longer be undone")
         undone = {"resolution": item.resolution, "reason_code": item.reason_code, "note": item.resolution_note}
@@ -78,3 +79,21 @@ def item_resolution_undo(*, item_id: int, principal: Principal) -> ExceptionItem
             now=now,
         )
     return item
+
+
+def resolutions_held_until(items: Iterable[ExceptionItem], *, now: datetime) -> dict[int, datetime]:
+    """Of ``items``, those whose resolution has not left yet because it may still be undone, with the
+    moment it stands. One query, and none unless an item was resolved within the window."""
+    since = now - undo_window()
+    recent = [
+        item.pk
+        for item in items
+        if item.status == ItemStatus.RESOLVED and item.resolved_at is not None and item.resolved_at > since
+    ]
+    if not recent:
+        return {}
+    held: dict[int, datetime] = {}
+    rows = Delivery.objects.filter(deliveries_held_filter(now), item_id__in=recent)
+    for item_id, until in rows.values_list("item_id", "next_attempt_at"):
+        held[item_id] = max(until, held.get(item_id, until))
+    return held

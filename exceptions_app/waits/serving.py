@@ -22,11 +22,13 @@ from exceptions_app.waits.hub import Subscription, WaitersFull, wait_hub
 from exceptions_app.waits.views import (
     HEARTBEAT,
     SERVED_ASYNCHRONOUSLY,
+    NotYet,
     StreamFrom,
     WaitFor,
     finish,
     next_timeout,
     read,
+    stream_timeout,
     too_many_waiters,
 )
 
@@ -86,9 +88,9 @@ class WaitingRequests:
         while not gone.is_set():
             final = time.monotonic() >= deadline
             answer = await self._run(_answer, plan, final)
-            if answer is not None:
+            if answer is not None and not isinstance(answer, NotYet):
                 return answer
-            woken = await subscription.wait(next_timeout(plan, deadline, woken))
+            woken = await subscription.wait(next_timeout(plan, deadline, woken, answer))
         return None
 
     async def _stream(self, plan: StreamFrom, subscription: Subscription, gone: asyncio.Event, send) -> None:
@@ -107,13 +109,12 @@ class WaitingRequests:
         woken = False
         while not gone.is_set():
             events = await self._run(plan.next_events)
-            if events:
+            if events and not isinstance(events, NotYet):
                 await send({"type": "http.response.body", "body": "".join(events).encode(), "more_body": True})
                 woken = False
                 continue
-            timeout = plan.recheck_after if woken else settings.TOLLGATE_STREAM_HEARTBEAT_SECONDS
-            woken = await subscription.wait(timeout)
-            if not woken and not gone.is_set():
+            woken = await subscription.wait(stream_timeout(plan, woken, events or None))
+            if not woken and not gone.is_set() and not isinstance(events, NotYet):
                 await send({"type": "http.response.body", "body": HEARTBEAT.encode(), "more_body": True})
         # The client has gone: nothing more to send.
 
@@ -132,7 +133,7 @@ def _released(function):
 
 def _answer(plan: WaitFor, final: bool):
     answer = read(plan, final)
-    return None if answer is None else _with_headers_of(plan, finish(plan, answer))
+    return answer if answer is None or isinstance(answer, NotYet) else _with_headers_of(plan, finish(plan, answer))
 
 
 def _with_headers_of(plan, answer):

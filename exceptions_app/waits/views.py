@@ -10,9 +10,11 @@ nothing polls: the same hub wakes it.
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from rest_framework.response import Response
 
 from exceptions_app.api.errors import api_exception_handler, error_body
@@ -30,9 +32,24 @@ class _Plan(Response):
         self.view = self.renderer_context = None
 
 
+class NotYet:
+    """What a re-read returns when the change it waits for is committed but may not be shown before
+    a known moment (a decision in its undo window): nothing to answer, look again in ``seconds``,
+    woken or not. Nobody will notify that moment; the waiter keeps it itself."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = max(0.0, seconds)
+
+    @classmethod
+    def until(cls, moment: datetime) -> "NotYet":
+        return cls((moment - timezone.now()).total_seconds() + 0.05)  # a moment after, not just before
+
+
 class WaitFor(_Plan):
     """Not an answer yet: wait on ``keys`` up to ``timeout`` seconds, calling ``reread(final)`` after
-    each wake-up; it returns the answer, or None to go on waiting (never None when ``final``).
+    each wake-up; it returns the answer, or None (or ``NotYet``) to go on waiting (never when ``final``).
     ``recheck_after``: a wake-up whose change is not readable yet (the feed holds back its newest
     rows for a moment) is read again after this long."""
 
@@ -49,10 +66,11 @@ class WaitFor(_Plan):
 
 class StreamFrom(_Plan):
     """Not an answer yet: stream Server-Sent Events. ``next_events()`` reads what is there now (a list
-    of encoded events, maybe empty); between reads the stream waits on ``keys``, sending a heartbeat
-    comment every ``heartbeat`` seconds so proxies keep the connection open."""
+    of encoded events, maybe empty, or ``NotYet`` when the next may be shown only later); between
+    reads the stream waits on ``keys``, sending a heartbeat comment every ``heartbeat`` seconds so
+    proxies keep the connection open."""
 
-    def __init__(self, *, view, keys: list[str], next_events: Callable[[], list[str]], recheck_after: float):
+    def __init__(self, *, view, keys: list[str], next_events: Callable[[], "list[str] | NotYet"], recheck_after: float):
         super().__init__(None)
         self.view, self.keys, self.next_events, self.recheck_after = view, keys, next_events, recheck_after
 
@@ -73,7 +91,7 @@ def finish(plan: WaitFor | StreamFrom, response: Response) -> Response:
     return response
 
 
-def read(plan: WaitFor, final: bool) -> Response | None:
+def read(plan: WaitFor, final: bool) -> Response | NotYet | None:
     try:
         return plan.reread(final)
     except Exception as error:  # the item became invisible, a database error...: the API's own answer
@@ -95,9 +113,16 @@ def too_many_waiters() -> Response:
     return response
 
 
-def next_timeout(plan: WaitFor, deadline: float, woken_without_answer: bool) -> float:
+def next_timeout(plan: WaitFor, deadline: float, woken_without_answer: bool, not_yet: NotYet | None = None) -> float:
     remaining = deadline - time.monotonic()
+    if not_yet is not None:
+        remaining = min(remaining, not_yet.seconds)
     return min(remaining, plan.recheck_after) if woken_without_answer and plan.recheck_after else remaining
+
+
+def stream_timeout(plan: StreamFrom, woken_without_events: bool, not_yet: NotYet | None) -> float:
+    timeout = plan.recheck_after if woken_without_events else settings.TOLLGATE_STREAM_HEARTBEAT_SECONDS
+    return min(timeout, not_yet.seconds) if not_yet is not None else timeout
 
 
 def _wait_blocking(plan: WaitFor, subscription: Subscription) -> Response:
@@ -106,9 +131,9 @@ def _wait_blocking(plan: WaitFor, subscription: Subscription) -> Response:
     while True:
         final = time.monotonic() >= deadline
         answer = read(plan, final)
-        if answer is not None:
+        if isinstance(answer, Response):
             return answer
-        woken = subscription.wait_blocking(next_timeout(plan, deadline, woken))
+        woken = subscription.wait_blocking(next_timeout(plan, deadline, woken, answer))
 
 
 def _events_blocking(plan: StreamFrom, subscription: Subscription) -> Iterator[str]:
@@ -117,13 +142,12 @@ def _events_blocking(plan: StreamFrom, subscription: Subscription) -> Iterator[s
         woken = False
         while True:
             events = plan.next_events()
-            yield from events
-            if events:
+            if events and not isinstance(events, NotYet):
+                yield from events
                 woken = False
                 continue
-            timeout = plan.recheck_after if woken else settings.TOLLGATE_STREAM_HEARTBEAT_SECONDS
-            woken = subscription.wait_blocking(timeout)
-            if not woken:
+            woken = subscription.wait_blocking(stream_timeout(plan, woken, events or None))
+            if not woken and not isinstance(events, NotYet):  # a NotYet wait ends early, to read again
                 yield HEARTBEAT
 
 

@@ -25,7 +25,7 @@ from rest_framework.exceptions import ValidationError
 
 from exceptions_app.api import serializers
 from exceptions_app.api.errors import flatten_field_errors
-from exceptions_app.api.presenters import item_present
+from exceptions_app.api.presenters import item_present_to
 from exceptions_app.errors import DomainError
 from exceptions_app.models import Principal, Role, Workflow
 from exceptions_app.selectors import item_visible_get
@@ -185,7 +185,7 @@ async def _wait_for_final(ctx: Context, principal: Principal, item_id: int, seco
 
 
 def _item_shown(*, principal: Principal, item_id: int) -> dict:
-    return item_present(item_visible_get(principal=principal, item_id=item_id))
+    return item_present_to(principal, item_visible_get(principal=principal, item_id=item_id))
 
 
 def _submit(*, principal: Principal, data: dict) -> dict:
@@ -194,12 +194,12 @@ def _submit(*, principal: Principal, data: dict) -> dict:
         "verdict": outcome.decision.verdict,
         "decision_id": outcome.decision.pk,
         "reasons": outcome.decision.reasons,
-        "item": item_present(outcome.item) if outcome.item is not None else None,
+        "item": item_present_to(principal, outcome.item) if outcome.item is not None else None,
     }
 
 
 def _report(*, principal: Principal, data: dict) -> dict:
-    return item_present(exception_report(principal=principal, request=ReportRequest(**data)).item)
+    return item_present_to(principal, exception_report(principal=principal, request=ReportRequest(**data)).item)
 
 
 def _workflows(*, principal: Principal) -> list[WorkflowInfo]:
