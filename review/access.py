@@ -11,7 +11,18 @@ from exceptions_app.services.people import principal_of_user
 
 PENDING_DECISION = "tollgate_pending_decision"
 # Form fields a decision carries; the CSRF token is not kept (sign-in rotates it).
-_KEPT_FIELDS = ("then", "note", "reason_code", "reason_text", "seconds", "output", "confirmed", "to", "priority")
+_KEPT_FIELDS = (
+    "then",
+    "note",
+    "reason_code",
+    "reason_text",
+    "seconds",
+    "output",
+    "confirmed",
+    "attestation",
+    "to",
+    "priority",
+)
 
 
 def person_for(request) -> Principal:

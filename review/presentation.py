@@ -71,13 +71,18 @@ def seconds_between(start: datetime | None, end: datetime | None) -> float | Non
     return (end - start).total_seconds()
 
 
+def captured_state(item: ExceptionItem) -> dict:
+    """What the policy's field paths (output.iban, context.supplier_iban) are read from."""
+    return {"output": item.proposal, "input": item.input, "context": item.context}
+
+
 def item_view(item: ExceptionItem, *, viewer) -> dict:
     now = timezone.now()
     thresholds = item.policy_version.document["thresholds"]
     events = list(AuditEvent.objects.filter(item=item).order_by("created_at", "id"))
     mine = item.status == "claimed" and item.claimed_by_id == viewer.pk
     document = item.policy_version.document
-    captured = {"output": item.proposal, "input": item.input, "context": item.context}
+    captured = captured_state(item)
     sections = review.review_fields(document, captured=captured)
     for section in sections:
         for field in section["fields"]:
@@ -87,6 +92,7 @@ def item_view(item: ExceptionItem, *, viewer) -> dict:
         "reasons": explained_reasons(item, captured),
         "review_sections": sections,
         "confirm_risks": review.confirmation_risks(document, reasons=item.reasons, value_at_risk=item.value_at_risk),
+        "attestation": review.typed_attestation(document, reasons=item.reasons, captured=captured),
         "threshold": thresholds["auto_approve"],
         "proposal_json": pretty(item.proposal),
         "input_json": pretty(item.input),

@@ -27,7 +27,7 @@ from exceptions_app.services.undo import item_resolution_undo, undo_window
 from review import forms
 from review.access import login_required_keeping_decision, pending_decision_take, person_for
 from review.context import UNDO_OFFER
-from review.presentation import diff_lines, item_view, pretty
+from review.presentation import captured_state, diff_lines, item_view, pretty
 
 # Each panel of the item page and its form; ids are prefixed by the panel so no two fields share one.
 PANELS = {
@@ -186,14 +186,28 @@ def item_release(request, item_id: int):
 @login_required_keeping_decision
 def item_approve(request, item_id: int):
     """One key approves a routine item; an item the policy marks as risky also needs the
-    confirmation that names the risk (``confirmed=yes``, sent by its Confirm button)."""
+    confirmation that names the risk (``confirmed=yes``, sent by its Confirm button), and one a
+    ``confirm: typed`` rule held needs the attestation typed as well (``attestation``)."""
     item = item_visible_get(principal=person_for(request), item_id=item_id)
-    risks = review.confirmation_risks(
-        item.policy_version.document, reasons=item.reasons, value_at_risk=item.value_at_risk
+    document = item.policy_version.document
+    risks = review.confirmation_risks(document, reasons=item.reasons, value_at_risk=item.value_at_risk)
+    typed = request.POST.get("attestation", "")
+    problem = review.attestation_problem(
+        review.typed_attestation(document, reasons=item.reasons, captured=captured_state(item)), typed
     )
-    if risks and request.POST.get("confirmed") != "yes":
+    if (risks and request.POST.get("confirmed") != "yes") or problem:
         message = "Nothing changed: approving this item needs a confirmation. Check the risk below, then confirm."
-        return _page(request, item_id, status=400, open_panel="approve", refusal=message)
+        if problem:
+            message = f"Nothing changed: {problem}."
+        return _page(
+            request,
+            item_id,
+            status=400,
+            open_panel="approve",
+            refusal=message,
+            attestation_typed=typed,
+            attestation_error=f"{problem[:1].upper()}{problem[1:]}." if problem else "",
+        )
 
     approve = _resolve(item_id, "approve", hold_delivery=undo_window())
     return _act(request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.")

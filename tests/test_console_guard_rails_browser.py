@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, ItemStatus
+from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, ItemStatus, PolicySource
+from exceptions_app.services.policies import policy_publish
 from tests.browser_helpers import person, sign_in
-from tests.fixtures.gate import hold, invoice_output
+from tests.fixtures.gate import billing_document, hold, invoice_output
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -138,3 +139,63 @@ def test_finding_9_reject_takes_r_then_a_number_and_messages_are_plain_english(
     page.locator("#reject-panel").get_by_label("Other reason code").fill("customer.withdrew")
     page.locator("#reject-panel").get_by_role("button", name="Reject").click()
     expect(page.get_by_test_id("undo")).to_contain_text(f"Rejected item {second} (customer.withdrew).")
+
+
+def typed_rule_published() -> None:
+    """Billing with a highest-risk rule: approving a refund takes its invoice id, typed."""
+    document = billing_document()
+    document["rules"].append(
+        {
+            "code": "refund_to_new_account",
+            "when": "output.type == 'refund'",
+            "severity": "critical",
+            "confirm": "typed",
+            "attest": "output.invoice_id",
+            "description": "Refunds go to the account on the request: check the invoice by phone first.",
+        }
+    )
+    policy_publish(document=document, source=PolicySource.FILE)
+
+
+def test_a_typed_attestation_rule_takes_its_value_typed_not_only_enter(live_server, page, agent_client, billing_queues):
+    person("olga")
+    typed_rule_published()
+    item_id = hold(agent_client, output=invoice_output(type="refund", invoice_id="INV-7781"))
+    sign_in(page, live_server.url, "olga")
+    open_next(page)
+
+    page.keyboard.press("a")
+
+    attestation = page.get_by_label("Type the value of output.invoice_id to approve")
+    expect(attestation).to_be_focused()
+    expect(page.get_by_test_id("confirm-risks")).to_contain_text("refund_to_new_account (critical)")
+    expect(page.get_by_test_id("attest-expected")).to_have_text("INV-7781")
+    page.keyboard.press("Enter")  # nothing typed: Enter alone approves nothing
+    page.wait_for_timeout(300)
+    assert ExceptionItem.objects.get(pk=item_id).status == ItemStatus.CLAIMED
+    page.keyboard.type("INV-7718")
+    with page.expect_response(re.compile(r"/approve$")) as answer:
+        page.keyboard.press("Enter")
+
+    assert answer.value.status == 400
+    attestation = page.get_by_label("Type the value of output.invoice_id to approve")
+    expect(attestation).to_be_focused()
+    expect(attestation).to_have_value("INV-7718")
+    expect(attestation).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#approve_attestation_error")).to_contain_text("This is not the value of output.invoice_id")
+    expect(page).to_have_url(f"{live_server.url}/items/{item_id}")
+    assert ExceptionItem.objects.get(pk=item_id).status == ItemStatus.CLAIMED
+    page.screenshot(path=str(SCREENSHOTS / "attest.png"))
+    attestation.fill("inv-7781")  # letter case and spaces aside
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_test_id("undo")).to_contain_text(f"Approved item {item_id}.")
+    assert ExceptionItem.objects.get(pk=item_id).resolution == "approve"
+    # Such items are approved one by one: bulk approve refuses them.
+    other = hold(agent_client, output=invoice_output(type="refund", invoice_id="INV-9"), correlation_id="other")
+    page.goto(f"{live_server.url}/items/search?status=open")
+    page.get_by_label("Select all shown").check()
+    page.get_by_label("Action", exact=True).select_option("approve")
+    page.get_by_test_id("bulk-submit").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"approving item {other} takes a typed attestation")
+    assert ExceptionItem.objects.get(pk=other).status == ItemStatus.OPEN

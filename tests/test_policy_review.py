@@ -95,3 +95,42 @@ def test_typed_reason_codes_are_allowed_unless_the_policy_lists_reasons_and_says
     assert review.reject_free_text_allowed({}) is True
     assert review.reject_free_text_allowed({"reject_reasons": [{"code": "a", "label": "A"}]}) is False
     assert review.reject_free_text_allowed({"reject_reasons": [{"code": "a", "label": "A"}], "reject_free_text": True})
+
+
+def test_the_iban_rule_takes_the_iban_typed_as_its_attestation():
+    document = policy("documents.field_extraction")
+    captured = {"output": {"iban": "DE89 3704 0044 0532 0130 00"}, "input": {}, "context": {}}
+
+    attestation = review.typed_attestation(document, reasons=[{"code": "iban_changed"}], captured=captured)
+
+    assert (attestation.rule, attestation.what) == ("iban_changed", "the value of output.iban")
+    assert review.attestation_problem(attestation, "de89370400440532013000") == ""  # spaces and case aside
+    assert review.attestation_problem(attestation, "") == "type the value of output.iban to confirm"
+    assert "not the value of output.iban" in review.attestation_problem(attestation, "DE00 0000")
+    routine = [{"code": "low_field_confidence"}]
+    assert review.typed_attestation(document, reasons=routine, captured=captured) is None
+    assert review.attestation_problem(None, "") == ""
+    assert review.needs_typed_attestation(document, reasons=[{"code": "iban_changed"}])
+    assert not review.needs_typed_attestation(document, reasons=routine)
+
+
+def test_without_the_attested_field_the_rule_code_is_typed():
+    document = policy("documents.field_extraction")
+
+    attestation = review.typed_attestation(
+        document, reasons=[{"code": "iban_changed"}], captured={"output": {}, "input": {}, "context": {}}
+    )
+
+    assert (attestation.expected, attestation.what) == ("iban_changed", "the rule's code")
+
+
+def test_attest_is_refused_without_a_typed_confirmation_and_confirm_takes_only_known_values():
+    document = policy("documents.field_extraction")
+    rule = next(rule for rule in document["rules"] if rule["code"] == "iban_changed")
+    rule["confirm"] = True
+
+    assert [(error.path, error.message) for error in policy_document_errors(document)] == [
+        ("rules[3].attest", "needs confirm: typed")
+    ]
+    rule["confirm"] = "spoken"
+    assert [error.path for error in policy_document_errors(document)] == ["rules[3].confirm"]

@@ -64,8 +64,11 @@ POLICY_DOCUMENT_SCHEMA = {
                     "severity": {"enum": SEVERITIES},
                     "queue": {"type": "string", "pattern": SLUG},
                     "description": {"type": "string", "maxLength": 2000},
-                    # Approving an item this rule held takes a confirmation naming the risk.
-                    "confirm": {"type": "boolean"},
+                    # Approving an item this rule held takes a confirmation naming the risk (true:
+                    # a, then Enter), or "typed": the reviewer also types the value of the ``attest``
+                    # field (else the rule's code) to attest they checked it.
+                    "confirm": {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["typed"]}]},
+                    "attest": {"type": "string", "pattern": FIELD_PATH},
                     # The fields a reviewer compares; without it, the field paths of ``when``.
                     "evidence": _FIELD_PATHS,
                 },
@@ -211,6 +214,8 @@ def policy_document_errors(document: object) -> list[PolicyError]:
         if code in seen_codes:
             errors.append(PolicyError(f"rules[{index}].code", f"duplicate rule code {code!r}", rule=code))
         seen_codes.add(code)
+        if "attest" in rule and rule.get("confirm") != "typed":
+            errors.append(PolicyError(f"rules[{index}].attest", "needs confirm: typed", rule=code))
         try:
             program = cel.compile(rule["when"])
         except (ValueError, RuntimeError) as error:

@@ -3,6 +3,7 @@ confirmation (and why), which reasons a rejection picks from, which values each 
 and which fields the item page shows as labelled values. The console asks these; it decides none."""
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 # A field path in a CEL expression: output.iban, context.supplier_iban, input.invoice_total.
@@ -35,12 +36,57 @@ def confirmation_risks(document: dict, *, reasons: list[dict], value_at_risk) ->
     risks = []
     for reason in reasons:
         rule = rules.get(reason.get("code"), {})
-        if rule.get("confirm"):
+        if rule.get("confirm"):  # true (a, then Enter) or "typed" (a, then the attestation)
             risks.append(f"{rule['code']} ({rule['severity']}): {rule.get('description') or rule['when']}")
     threshold, value = _as_decimal(document.get("confirm_value_at_risk")), _as_decimal(value_at_risk)
     if threshold is not None and value is not None and value >= threshold:
         risks.append(f"value at risk {value:,} is at or above {threshold:,}, the policy's limit for one key")
     return risks
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """What a reviewer must type to approve an item a ``confirm: typed`` rule held."""
+
+    rule: str
+    what: str  # in words, for the label: "the value of output.iban", "the rule's code"
+    expected: str
+
+
+def _typed_rule(document: dict, reasons: list[dict]) -> dict | None:
+    rules = {rule["code"]: rule for rule in document.get("rules", [])}
+    held_by = (rules.get(reason.get("code"), {}) for reason in reasons)
+    return next((rule for rule in held_by if rule.get("confirm") == "typed"), None)
+
+
+def needs_typed_attestation(document: dict, *, reasons: list[dict]) -> bool:
+    """Whether approving takes a typed attestation: such an item is approved one by one, never in bulk."""
+    return _typed_rule(document, reasons) is not None
+
+
+def typed_attestation(document: dict, *, reasons: list[dict], captured: dict) -> Attestation | None:
+    """The attestation approving this item takes, or None. The first ``confirm: typed`` rule that held
+    it decides: the value of the field its ``attest`` names, else its own code."""
+    rule = _typed_rule(document, reasons)
+    if rule is None:
+        return None
+    value = value_at(captured, rule["attest"]) if rule.get("attest") else _MISSING
+    if is_missing(value) or value is None or isinstance(value, dict | list) or not str(value).strip():
+        return Attestation(rule=rule["code"], what="the rule's code", expected=rule["code"])
+    return Attestation(rule=rule["code"], what=f"the value of {rule['attest']}", expected=str(value))
+
+
+def _comparable(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def attestation_problem(attestation: Attestation | None, typed: str) -> str:
+    """Why ``typed`` does not attest, in words; empty when it does (spaces and letter case aside)."""
+    if attestation is None or _comparable(typed) == _comparable(attestation.expected):
+        return ""
+    if not typed.strip():
+        return f"type {attestation.what} to confirm"
+    return f"this is not {attestation.what}; type it exactly as shown"
 
 
 def cel_field_paths(expression: str) -> list[str]:

@@ -2,6 +2,7 @@ from django.db import transaction
 
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.models import ExceptionItem, ItemStatus, Principal
+from exceptions_app.policy import review
 from exceptions_app.services.items import item_claim, item_resolve
 
 MAX_BULK = 200
@@ -18,11 +19,21 @@ def items_bulk_check(*, item_ids: list[int], action: str) -> list[ExceptionItem]
         raise InvalidInput("bulk actions are approve and reject", fields=[{"path": "action", "message": "unknown"}])
     if not item_ids or len(item_ids) > MAX_BULK:
         raise InvalidInput(f"select 1 to {MAX_BULK} items", fields=[{"path": "items", "message": "count"}])
-    items = list(ExceptionItem.objects.filter(pk__in=item_ids))
+    items = list(ExceptionItem.objects.filter(pk__in=item_ids).select_related("policy_version"))
     if len({(item.workflow_id, _primary_reason(item)) for item in items}) > 1:
         raise InvalidInput(
             "bulk actions need items of one workflow held for one reason",
             fields=[{"path": "items", "message": "mixed workflows or reasons"}],
+        )
+    attested = [
+        item.pk
+        for item in items
+        if action == "approve" and review.needs_typed_attestation(item.policy_version.document, reasons=item.reasons)
+    ]
+    if attested:
+        raise InvalidInput(
+            f"approving item {attested[0]} takes a typed attestation: approve such items one by one",
+            fields=[{"path": "items", "message": "needs a typed attestation"}],
         )
     return items
 
