@@ -1,7 +1,7 @@
 """Browser benchmark of the operator's routine loop: one key (``a``) per item, and the time from that
 key to the next item shown, measured inside Chromium.
 
-    .venv/bin/python bench/console_loop.py [--items 40]
+    .venv/bin/python bench/console_loop.py [--items 40] [--database tollgate_bench_console] [--redis-db 14]
 
 The database tollgate_bench_console is created afresh, migrated, ``seed_demo`` loads the policies and
 the demo people; an agent token submits --items outputs that the billing policy holds (routine ones:
@@ -12,8 +12,8 @@ keydown and again when htmx has settled the next item's page (hx-boost keeps the
 swap), so the figure is key to next item painted-ready, server and browser together.
 
 Target (issue 18): median < 150 ms, one key per item after the first. Prints the figures and writes
-bench/results/console_loop.json. Loopback only; every wait is bounded; only tollgate_bench_console is
-dropped.
+bench/results/console_loop.json. Loopback only; every wait is bounded; only the bench database
+(tollgate_bench_console unless --database names another) is dropped.
 """
 
 import argparse
@@ -62,11 +62,14 @@ def hold_items(base_url: str, token: str, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--database", default=DATABASE, help="the bench database (recreated)")
+    parser.add_argument("--redis-db", type=int, default=14, help="the Redis database (flushed)")
     options = parser.parse_args()
 
-    env = common.bench_env(DATABASE) | {"TOLLGATE_SECURE_COOKIES": "false", "TOLLGATE_UNDO_SECONDS": "8"}
-    common.database_recreate(DATABASE)
-    common.redis_flush(14)
+    env = common.bench_env(options.database, options.redis_db)
+    env |= {"TOLLGATE_SECURE_COOKIES": "false", "TOLLGATE_UNDO_SECONDS": "8"}
+    common.database_recreate(options.database)
+    common.redis_flush(options.redis_db)
     common.manage(env, "migrate", "--no-input")
     common.manage(env, "collectstatic", "--no-input", "--verbosity", "0")
     common.manage(env, "seed_demo")

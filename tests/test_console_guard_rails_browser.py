@@ -11,6 +11,7 @@ from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, ItemStatu
 from exceptions_app.services.policies import policy_publish
 from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import billing_document, hold, invoice_output
+from tests.test_console_a11y_browser import Axe
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -185,6 +186,9 @@ def test_a_typed_attestation_rule_takes_its_value_typed_not_only_enter(live_serv
     expect(page.locator("#approve_attestation_error")).to_contain_text("This is not the value of output.invoice_id")
     expect(page).to_have_url(f"{live_server.url}/items/{item_id}")
     assert ExceptionItem.objects.get(pk=item_id).status == ItemStatus.CLAIMED
+    axe = Axe(page)
+    axe.check("item, typed attestation refused")
+    assert not axe.found, "\n".join(axe.found)
     page.screenshot(path=str(SCREENSHOTS / "attest.png"))
     attestation.fill("inv-7781")  # letter case and spaces aside
     page.keyboard.press("Enter")
