@@ -10,22 +10,13 @@ from playwright.sync_api import expect
 from exceptions_app.models import ExceptionItem, ItemStatus
 from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import hold
+from tests.test_console_refusals_browser import olga_claims_a_held_item
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def claimed_item_page(page, live_server, agent_client) -> int:
-    person("olga")
-    item_id = hold(agent_client)
-    sign_in(page, live_server.url, "olga")
-    page.goto(f"{live_server.url}/items/{item_id}")
-    page.get_by_role("button", name="Claim this item").click()
-    expect(page.get_by_test_id("status")).to_have_text("Claimed")
-    return item_id
-
-
 def test_finding_11_escape_closes_an_open_panel(live_server, page, agent_client, billing_queues):
-    claimed_item_page(page, live_server, agent_client)
+    olga_claims_a_held_item(page, live_server, agent_client)
     page.keyboard.press("r")
     panel = page.locator("#reject-panel")
     expect(panel).to_have_attribute("open", "")
@@ -60,7 +51,7 @@ def test_finding_11_n_on_an_item_page_takes_the_next_item_of_its_queue(live_serv
 
 
 def test_finding_11_no_two_elements_of_the_item_page_share_an_id(live_server, page, agent_client, billing_queues):
-    claimed_item_page(page, live_server, agent_client)
+    olga_claims_a_held_item(page, live_server, agent_client)
 
     ids = page.evaluate("Array.from(document.querySelectorAll('[id]'), node => node.id)")
 
@@ -68,7 +59,7 @@ def test_finding_11_no_two_elements_of_the_item_page_share_an_id(live_server, pa
 
 
 def test_finding_11_the_sla_countdown_ticks(live_server, page, agent_client, billing_queues):
-    claimed_item_page(page, live_server, agent_client)
+    olga_claims_a_held_item(page, live_server, agent_client)
     # Found by its text, as it read before issue 18 too; "due in 59m 58s" must change within 5 s.
     sla = page.get_by_text(re.compile(r"^SLA due in "))
     before = sla.inner_text()
