@@ -82,6 +82,16 @@ def database_settle(database: str) -> None:
         conn.execute("VACUUM (ANALYZE)")
 
 
+def workers_idle(server: common.Gunicorn, deadline: float, *, cores: float = 0.03, window: float = 2.0) -> None:
+    """Until the web workers together use under ``cores`` of a core over ``window`` seconds (or the deadline)."""
+    while time.monotonic() < deadline:
+        pids = server.worker_pids()
+        before = sum(common.cpu_seconds(pid) for pid in pids)
+        time.sleep(window)
+        if sum(common.cpu_seconds(pid) for pid in pids) - before < cores * window:
+            return
+
+
 def idle_transactions_per_second(database: str, seconds: float) -> float:
     """Transactions per second in the database while nothing but the waiters is going on (the stats are
     flushed by backends about once a second, so the window is long and the probe's own are subtracted)."""
@@ -257,9 +267,9 @@ def main() -> int:
         _, connected, early = control.recv()
         results["connected_after_s"] = round(time.monotonic() - began, 1)
         # Each waiter is admitted (authenticated, its item read) on the web threads before it waits: the
-        # measurements start once that is over, when the database goes quiet.
-        while time.monotonic() - began < 300 and idle_transactions_per_second(DATABASE, 2) > 5:
-            pass
+        # measurements start once that is over, when the web workers go idle (a waiting request costs no
+        # CPU). Earlier runs waited for the database to go quiet instead, which other transactions can hide.
+        workers_idle(server, began + 300)
         results["admitted_after_s"] = round(time.monotonic() - began, 1)
         rss_after = rss_bytes(server.worker_pids())
         database_settle(DATABASE)
