@@ -9,8 +9,10 @@ from playwright.sync_api import expect
 
 from exceptions_app.interrupts import item_human_response
 from exceptions_app.models import ExceptionItem
+from tests.browser_helpers import person, sign_in
 from tests.fixtures.gate import hold, invoice_output
-from tests.test_console_browser import SCREENSHOTS, operator, sign_in
+from tests.test_console_a11y_browser import Axe
+from tests.test_console_browser import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,12 +38,14 @@ def _open(page, live_server, item_id: int) -> None:
 def test_only_the_allowed_responses_show_and_respond_works_from_the_keyboard(
     live_server, page, agent_client, billing_queues
 ):
-    operator("olga")
+    person("olga")
     hostile = "<script>window.pwned = 1</script> **check** the tariff"
     item_id = held_with_interrupt(agent_client, description=hostile, allow_accept=False, allow_ignore=False)
     sign_in(page, live_server, "olga")
     _open(page, live_server, item_id)
     actions = page.get_by_role("region", name="Actions")
+    axe = Axe(page)
+    axe.check("langgraph item, claimed")
 
     expect(page.get_by_test_id("interrupt-action")).to_have_text("adjust_invoice")
     expect(page.get_by_test_id("interrupt-description")).to_have_text(hostile)  # escaped text, not markup
@@ -59,16 +63,21 @@ def test_only_the_allowed_responses_show_and_respond_works_from_the_keyboard(
     page.keyboard.press("t")
     response = page.get_by_label("Your response to the agent")
     expect(response).to_be_focused()
+    axe.check("langgraph item, respond panel open")
     response.fill("Use the March tariff, then send it again.")
     page.keyboard.press("Control+Enter")
 
     expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
     item = ExceptionItem.objects.get(pk=item_id)
     assert item_human_response(item) == {"type": "response", "args": "Use the March tariff, then send it again."}
+    page.goto(f"{live_server.url}/items/{item_id}")
+    expect(page.get_by_test_id("human-response")).to_contain_text(re.compile("with response: .*March tariff"))
+    axe.check("langgraph item, resolved")
+    assert not axe.found, "\n".join(axe.found)
 
 
 def test_accept_edit_and_ignore_from_the_keyboard(live_server, page, agent_client, billing_queues):
-    operator("olga")
+    person("olga")
     accepted = held_with_interrupt(agent_client, allow_edit=False, allow_respond=False, allow_ignore=False)
     edited = held_with_interrupt(agent_client, allow_accept=False, allow_respond=False, allow_ignore=False)
     ignored = held_with_interrupt(agent_client, allow_accept=False, allow_edit=False, allow_respond=False)
