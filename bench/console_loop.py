@@ -44,6 +44,11 @@ document.addEventListener("htmx:afterSettle", () => {
 """
 
 
+SETTLED_ON_THE_NEXT_ITEM = (
+    "(before) => window.__keyAt === undefined && document.querySelector('h1').innerText !== before"
+)
+
+
 def hold_items(base_url: str, token: str, count: int) -> None:
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         for number in range(count):
@@ -100,8 +105,13 @@ def main() -> None:
                 shown = page.locator("h1").inner_text()
                 page.keyboard.press("a")
                 keys += 1
-                page.wait_for_function("(before) => document.querySelector('h1').innerText !== before", arg=shown)
+                # The next key only once htmx has settled the page it swapped in (as the figure
+                # counts): a key before that hits a form htmx has not taken over yet, which the
+                # browser then submits itself, reloading the page and the listener with it.
+                page.wait_for_function(SETTLED_ON_THE_NEXT_ITEM, arg=shown)
             timings = page.evaluate("window.__loop")
+            if timings is None:
+                raise SystemExit("the page was reloaded during the loop: the figures were lost")
             browser.close()
     finally:
         server.stop()
