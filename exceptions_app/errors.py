@@ -34,3 +34,12 @@ class IllegalTransition(DomainError):
 class IdempotencyConflict(DomainError):
     status_code = 409
     code = "idempotency_key_reused"
+
+
+class VoteRefused(IllegalTransition):
+    """A vote that cannot count (the same person twice, the agent itself, a team already counted),
+    each with its own code so a client can tell them apart."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.code = code

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from exceptions_app import rules
 from exceptions_app.errors import NotFound
-from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role, Workflow
+from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Role, VotePurpose, Workflow
+from exceptions_app.policy.consensus import approval_rule, blind_review
 from exceptions_app.policy.document import WORKFLOW_NAME
+from exceptions_app.services.consensus import vote_present
 
 
 def workflow_published_get(name: str) -> Workflow | None:
@@ -164,3 +166,42 @@ def queues_with_stats(*, principal: Principal) -> list[dict]:
             }
         )
     return shown
+
+
+def item_consensus(item: ExceptionItem) -> dict | None:
+    """Where an item that needs several people stands: the approvals given so far (with who and
+    when), or the blind judgements, counted but not shown until they are all in (the adjudicator
+    sees them; the judges see each other's only then) or the item has closed. None for an item one
+    person decides."""
+    document = item.policy_version.document
+    if "approvals" not in document and "blind_review" not in document:
+        return None
+    rule = approval_rule(item)
+    votes = list(item.votes.select_related("voter", "team").order_by("purpose", "seat"))
+    approvals = [vote for vote in votes if vote.purpose == VotePurpose.APPROVAL]
+    if rule is not None or approvals:
+        given = [vote for vote in approvals if vote.resolution != "reject"]
+        required = rule.required if rule else len(given)
+        return {
+            "kind": "approvals",
+            "required": required,
+            "distinct": rule.distinct if rule else "people",
+            "approvals": len(given),
+            "waiting": not item.is_terminal and 0 < len(given) < required,
+            "votes": [vote_present(vote) for vote in approvals],
+            "revealed": True,
+        }
+    review = blind_review(item)
+    judgements = [vote for vote in votes if vote.purpose == VotePurpose.JUDGEMENT]
+    if review is None and not judgements:
+        return None
+    required = review.judgements if review else len(judgements)
+    revealed = item.is_terminal or len(judgements) >= required
+    return {
+        "kind": "blind_review",
+        "required": required,
+        "judgements": len(judgements),
+        "adjudication": not item.is_terminal and len(judgements) >= required,
+        "votes": [vote_present(vote) for vote in judgements] if revealed else [],
+        "revealed": revealed,
+    }

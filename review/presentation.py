@@ -9,6 +9,7 @@ from django.utils import timezone
 from exceptions_app import interrupts
 from exceptions_app.models import AuditEvent, ExceptionItem
 from exceptions_app.policy import review
+from exceptions_app.selectors import item_consensus
 
 
 def pretty(value) -> str:
@@ -76,6 +77,10 @@ def captured_state(item: ExceptionItem) -> dict:
     return {"output": item.proposal, "input": item.input, "context": item.context}
 
 
+def _voted_by(item: ExceptionItem, viewer) -> bool:
+    return item.votes.filter(voter=viewer).exists()
+
+
 def item_view(item: ExceptionItem, *, viewer) -> dict:
     now = timezone.now()
     thresholds = item.policy_version.document["thresholds"]
@@ -87,8 +92,12 @@ def item_view(item: ExceptionItem, *, viewer) -> dict:
     for section in sections:
         for field in section["fields"]:
             field["shown"] = shown_value(field["value"])
+    consensus = item_consensus(item)
     return {
         "item": item,
+        "consensus": consensus,
+        # Whoever voted on an open item cannot take it again.
+        "voted_by_me": bool(consensus) and not item.is_terminal and _voted_by(item, viewer),
         "reasons": explained_reasons(item, captured),
         "review_sections": sections,
         "confirm_risks": review.confirmation_risks(document, reasons=item.reasons, value_at_risk=item.value_at_risk),

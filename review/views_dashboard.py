@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import replace_url
 
 from exceptions_app import stats
+from exceptions_app.accountability.agreement_report import AGREEMENT_WINDOW, agreement_rows
 from exceptions_app.models import Delivery, DeliveryStatus, Queue, Workflow
 from exceptions_app.pipeline import pipeline_state
 from exceptions_app.services.deliveries import deliveries_redeliver
@@ -84,6 +85,7 @@ def _dashboard_page(request, *, status: int = 200):
         "dead_letters": dead,
         "now": now,
         "accountability": accountability,
+        "agreement": agreement_rows(since=now - AGREEMENT_WINDOW),
     }
     return TemplateResponse(request, "review/dashboard.html", context, status=max(status, capacity_status))
 

@@ -21,7 +21,7 @@ from exceptions_app import interrupts, rules
 from exceptions_app.errors import DomainError, InvalidInput
 from exceptions_app.policy import review
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
-from exceptions_app.selectors import item_visible_check, item_visible_get, items_claimed_by
+from exceptions_app.selectors import item_consensus, item_visible_check, item_visible_get, items_claimed_by
 from exceptions_app.services import items as lifecycle
 from exceptions_app.services.undo import item_resolution_undo, undo_window
 from review import forms
@@ -115,7 +115,22 @@ def _offer_undo(request, item, said: str) -> None:
             "until": (item.resolved_at + undo_window()).isoformat(),
         }
     else:
-        messages.success(request, said)
+        messages.success(request, _vote_said(item, said))
+
+
+def _vote_said(item, said: str) -> str:
+    """What a decision did when it was one vote among several and did not settle the item."""
+    consensus = item_consensus(item) if item.status == "open" else None
+    if consensus is None:
+        return said
+    if consensus["kind"] == "approvals":
+        counted = f"{consensus['approvals']} of {consensus['required']} approvals"
+        return f"{said[:-1]}: {counted} so far; it went back to the queue for someone else."
+    if consensus["adjudication"]:
+        return (
+            f"Judged item {item.pk}: the judges disagree, so it went to the {item.queue.name} queue for adjudication."
+        )
+    return f"Judged item {item.pk}: {consensus['judgements']} of {consensus['required']} blind judgements are in."
 
 
 def _act(request, item_id: int, action, *, panel: str = "", form_class=None, done=None):

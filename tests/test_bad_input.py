@@ -327,6 +327,29 @@ def test_nesting_at_the_limit_goes_through_the_gate_and_back(agent_client):
             "policy.rules",
         ),
         ("replay", {"policy": billing_document(workflow="routing.other")}, "policy.workflow"),
+        ("replay", {"policy": billing_document(approvals=[{"when": "1 +", "required": 2}])}, "approvals[0].when"),
+        ("replay", {"policy": billing_document(approvals=[{"when": "robot", "required": 2}])}, "approvals[0].when"),
+        ("replay", {"policy": billing_document(approvals=[{"when": "true", "required": 1}])}, "approvals[0].required"),
+        (
+            "workflow",
+            billing_document(approvals=[{"when": "true", "required": 2, "distinct": "robots"}]),
+            "approvals[0].distinct",
+        ),
+        (
+            "workflow",
+            billing_document(approvals=[{"when": "true", "required": 2, "rejections_required": 3}]),
+            "approvals[0].rejections_required",
+        ),
+        (
+            "workflow",
+            billing_document(blind_review={"share": 0.5, "judgements": 1, "adjudication_queue": "billing-senior"}),
+            "blind_review.judgements",
+        ),
+        (
+            "workflow",
+            billing_document(blind_review={"share": 0, "judgements": 2, "adjudication_queue": "billing-senior"}),
+            "blind_review.share",
+        ),
     ],
 )
 def test_a_wrong_type_is_400_naming_the_field(call, endpoint, changes, path):

@@ -151,6 +151,7 @@ API = {
     "api/v1/stats/latency":                   {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/operators":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/stats/capacity":                  {"GET":  row(401,    403,         403,   403,      403,        200)},
+    "api/v1/stats/agreement":                 {"GET":  row(401,    403,         403,   403,      403,        200)},
     "api/v1/workflows/<str:name>/accountability": {"GET": row(401, 403,         403,   403,      403,        200)},
     # Nothing is tripped in this world, so the supervisor's reset is a 409 (the reset: test_accountability).
     "api/v1/workflows/<str:name>/reset-breaker": {"POST": row(401, 403,         403,   403,      403,        409)},

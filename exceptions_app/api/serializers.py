@@ -178,6 +178,29 @@ class CapturedOutput(serializers.Serializer):
     agent = serializers.CharField()
 
 
+class VoteOutput(serializers.Serializer):
+    by = serializers.CharField()
+    at = serializers.DateTimeField()
+    vote = serializers.ChoiceField(choices=["approve", "modify", "reject"])
+    team = serializers.CharField(allow_null=True)
+    reason_code = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class ConsensusOutput(serializers.Serializer):
+    """An item that needs several people: N-of-M approvals, or k blind judgements (shown once all are in)."""
+
+    kind = serializers.ChoiceField(choices=["approvals", "blind_review"])
+    required = serializers.IntegerField()
+    distinct = serializers.ChoiceField(choices=["people", "teams"], required=False)
+    approvals = serializers.IntegerField(required=False)
+    waiting = serializers.BooleanField(required=False, help_text="approved by some, waiting for more")
+    judgements = serializers.IntegerField(required=False)
+    adjudication = serializers.BooleanField(required=False, help_text="the judges disagreed: adjudication")
+    votes = VoteOutput(many=True)
+    revealed = serializers.BooleanField()
+
+
 class ExceptionItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     workflow = serializers.CharField()
@@ -194,6 +217,7 @@ class ExceptionItemOutput(serializers.Serializer):
     timestamps = TimestampsOutput()
     claim = ClaimOutput(allow_null=True)
     captured = CapturedOutput(required=False)
+    consensus = ConsensusOutput(required=False, allow_null=True)
 
 
 class ExceptionPageOutput(serializers.Serializer):

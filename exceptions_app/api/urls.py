@@ -48,6 +48,7 @@ urlpatterns = [
     path("stats/latency", views_stats.LatencyStatsView.as_view(), name="stats-latency"),
     path("stats/operators", views_stats.OperatorStatsView.as_view(), name="stats-operators"),
     path("stats/capacity", CapacityView.as_view(), name="stats-capacity"),
+    path("stats/agreement", views_stats.AgreementStatsView.as_view(), name="stats-agreement"),
     path(
         "workflows/<str:name>/accountability",
         views_accountability.AccountabilityView.as_view(),

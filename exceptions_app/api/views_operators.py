@@ -12,6 +12,7 @@ from exceptions_app.api.presenters import event_present, item_present, items_pre
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import AuditEvent, ItemStatus
 from exceptions_app.selectors import (
+    item_consensus,
     item_visible_check,
     item_visible_get,
     items_filtered,
@@ -24,8 +25,12 @@ from exceptions_app.services.queues import queue_configure
 
 
 def _detail(request, item_id: int) -> Response:
-    item = item_visible_get(principal=principal_of(request), item_id=item_id)
-    return Response(item_present(item, captured=True))
+    return Response(_shown(item_visible_get(principal=principal_of(request), item_id=item_id)))
+
+
+def _shown(item) -> dict:
+    """The item for a person working it: captured state, and where its votes stand."""
+    return {**item_present(item, captured=True), "consensus": item_consensus(item)}
 
 
 class QueueListView(APIView):
@@ -113,7 +118,7 @@ class _ItemAction(APIView):
         data.is_valid(raise_exception=True)
         result = self.act(principal, item_id, data.validated_data)
         if self.answers_with_result:  # the item as the action left it: no second read of it
-            return Response(item_present(result, captured=True))
+            return Response(_shown(result))
         return _detail(request, item_id)
 
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exceptions_app import stats
+from exceptions_app.accountability.agreement_report import AGREEMENT_WINDOW, agreement_rows
 from exceptions_app.api.permissions import IsSupervisor
 from exceptions_app.api.serializers import ERROR_RESPONSES
 from exceptions_app.models import Queue
@@ -25,17 +26,18 @@ class StatsOutput(drf.Serializer):
 
 class _StatsView(APIView):
     permission_classes = [IsSupervisor]
+    window = WINDOW
 
     def rows(self, since, now) -> list[dict]:
         raise NotImplementedError
 
     def get(self, request):
         now = timezone.now()
-        since = now - WINDOW
+        since = now - self.window
         return Response({"since": since.isoformat(), "rows": self.rows(since, now)})
 
 
-def _view(name: str, build, summary: str):
+def _view(name: str, build, summary: str, window: timedelta = WINDOW):
     class View(_StatsView):
         def rows(self, since, now):
             return build(since, now)
@@ -44,6 +46,7 @@ def _view(name: str, build, summary: str):
         def get(self, request):
             return super().get(request)
 
+    View.window = window
     View.__name__ = f"Stats{name.title()}View"
     return View
 
@@ -67,6 +70,15 @@ OperatorStatsView = _view(
     "operators",
     lambda since, now: stats.operator_table(since=since),
     "Per operator: resolved, median handling time, current claims",
+)
+
+
+AgreementStatsView = _view(
+    "agreement",
+    lambda since, now: agreement_rows(since=since),
+    "Blind-review agreement, last 90 days: per workflow (percent agreement, Fleiss' kappa) and per operator"
+    " against the final decision (Cohen's kappa), with counts and 95% intervals",
+    window=AGREEMENT_WINDOW,
 )
 
 

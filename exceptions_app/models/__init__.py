@@ -22,6 +22,7 @@ from exceptions_app.models.metrics import (
 from exceptions_app.models.principals import ApiToken, Principal, Role, Team
 from exceptions_app.models.queues import Queue
 from exceptions_app.models.replays import ReplayRun, ReplayStatus
+from exceptions_app.models.votes import Vote, VotePurpose
 from exceptions_app.models.worker_health import WorkerConsumer, WorkerHeartbeat, WorkerPing
 from exceptions_app.models.workflows import BreakerState, PolicySource, PolicyVersion, Workflow
 
@@ -58,6 +59,8 @@ __all__ = [
     "TargetKind",
     "Team",
     "Verdict",
+    "Vote",
+    "VotePurpose",
     "WorkerConsumer",
     "WorkerHeartbeat",
     "WorkerPing",

@@ -34,6 +34,39 @@ _CUSUM_STREAM = {
     "properties": {"baseline": _RATE, "detect": _RATE},
 }
 
+_ITEM_KINDS = ["hold", "audit", "reported"]
+_CEL = {"type": "string", "minLength": 1, "maxLength": 4000}
+# Four eyes: the items a condition matches need ``required`` distinct approvers (docs/four-eyes.md).
+_APPROVALS = {
+    "type": "array",
+    "maxItems": 20,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["when", "required"],
+        "properties": {
+            "when": _CEL,
+            "required": {"type": "integer", "minimum": 2, "maximum": 10},
+            "distinct": {"enum": ["people", "teams"]},
+            # How many rejections end it (1: any approver's reject does).
+            "rejections_required": {"type": "integer", "minimum": 1, "maximum": 10},
+        },
+    },
+}
+# Blind multi-review: k independent judgements of a share of items; disagreement goes to adjudication.
+_BLIND_REVIEW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["share", "judgements", "adjudication_queue"],
+    "properties": {
+        "share": _RATE,
+        "judgements": {"type": "integer", "minimum": 2, "maximum": 10},
+        "kinds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": _ITEM_KINDS}},
+        "when": _CEL,
+        "adjudication_queue": {"type": "string", "pattern": SLUG},
+    },
+}
+
 POLICY_DOCUMENT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -143,6 +176,8 @@ POLICY_DOCUMENT_SCHEMA = {
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1000},
             },
         },
+        "approvals": _APPROVALS,
+        "blind_review": _BLIND_REVIEW,
     },
 }
 _DOCUMENT_VALIDATOR = Draft202012Validator(POLICY_DOCUMENT_SCHEMA)
@@ -216,21 +251,43 @@ def policy_document_errors(document: object) -> list[PolicyError]:
         seen_codes.add(code)
         if "attest" in rule and rule.get("confirm") != "typed":
             errors.append(PolicyError(f"rules[{index}].attest", "needs confirm: typed", rule=code))
-        try:
-            program = cel.compile(rule["when"])
-        except (ValueError, RuntimeError) as error:
-            errors.append(PolicyError(f"rules[{index}].when", f"invalid CEL expression: {error}", rule=code))
-            continue
-        unknown = _unknown_variables(rule["when"], program)
-        if unknown:
-            known = ", ".join(sorted(RULE_VARIABLES))
-            message = f"unknown variable {', '.join(unknown)} (rules can use {known})"
-            errors.append(PolicyError(f"rules[{index}].when", message, rule=code))
+        errors += _condition_errors(rule["when"], f"rules[{index}].when", rule=code)
+    errors += _consensus_errors(document)
     try:
         Draft202012Validator.check_schema(document["output_schema"])
     except SchemaError as error:
         path = _json_path(["output_schema", *error.absolute_path])
         errors.append(PolicyError(path, f"invalid JSON Schema: {error.message}"))
+    return errors
+
+
+def _condition_errors(expression: str, path: str, *, rule: str | None = None) -> list[PolicyError]:
+    """A CEL condition that does not compile, or reads a variable rules do not have."""
+    try:
+        program = cel.compile(expression)
+    except (ValueError, RuntimeError) as error:
+        return [PolicyError(path, f"invalid CEL expression: {error}", rule=rule)]
+    unknown = _unknown_variables(expression, program)
+    if unknown:
+        known = ", ".join(sorted(RULE_VARIABLES))
+        return [PolicyError(path, f"unknown variable {', '.join(unknown)} (rules can use {known})", rule=rule)]
+    return []
+
+
+def _consensus_errors(document: dict) -> list[PolicyError]:
+    """Approval conditions and the blind-review condition compile; rejections can be reached."""
+    errors = []
+    for index, approval in enumerate(document.get("approvals", [])):
+        errors += _condition_errors(approval["when"], f"approvals[{index}].when")
+        if approval.get("rejections_required", 1) > approval["required"]:
+            message = "must not be above required"
+            errors.append(PolicyError(f"approvals[{index}].rejections_required", message))
+    blind = document.get("blind_review")
+    if blind is not None:
+        if "when" in blind:
+            errors += _condition_errors(blind["when"], "blind_review.when")
+        if blind["share"] == 0:
+            errors.append(PolicyError("blind_review.share", "must be above 0 (or leave blind_review out)"))
     return errors
 
 

@@ -25,9 +25,12 @@ from exceptions_app.models import (
     ExceptionItem,
     GateDecision,
     TargetKind,
+    Vote,
+    VotePurpose,
     Workflow,
 )
 from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.consensus import vote_present
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,20 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _new_public_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
+
+
+def approvers_of(item: ExceptionItem) -> list[dict]:
+    """Who approved (or rejected) an item its policy gave to several people, in order; for an item
+    one person decides, that person. Only a policy with ``approvals`` costs a query."""
+    if "approvals" in item.policy_version.document:
+        votes = Vote.objects.filter(item=item, purpose=VotePurpose.APPROVAL).select_related("voter", "team")
+        found = [vote_present(vote) for vote in votes.order_by("seat")]
+        if found:
+            return found
+    if item.resolved_by_id and item.resolution in ("approve", "modify", "reject"):
+        by, at = item.resolved_by.get_username(), _iso(item.resolved_at)
+        return [{"by": by, "at": at, "vote": item.resolution, "team": None, "reason_code": "", "note": ""}]
+    return []
 
 
 def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
@@ -59,6 +76,7 @@ def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
         "reason_code": item.reason_code,
         "note": item.resolution_note,
         "resolver": item.resolved_by.get_username() if item.resolved_by_id else "system",
+        "approvers": approvers_of(item),
         "timestamps": {
             "raised_at": _iso(item.raised_at),
             "queued_at": _iso(item.queued_at),

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from exceptions_app import interrupts, rules
 from exceptions_app.db_fast_paths import prepared_cursor
-from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from exceptions_app.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, VoteRefused
 from exceptions_app.models import (
     TERMINAL_STATUSES,
     ExceptionItem,
@@ -26,6 +26,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy.evaluation import output_schema_errors, policy_compile
 from exceptions_app.services.audit import audit_record
+from exceptions_app.services.consensus import PENDING, consensus_vote, voted_on
 from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change
 from exceptions_app.services.judgements import judgement_record
 
@@ -73,8 +74,14 @@ _TEAM_CHECK = """
       )"""
 _CLAIM_NEXT_SQL = """
 WITH head AS (
+    -- Whoever voted on an item (a first approval, a blind judgement) never takes it again: one probe
+    -- of the vote table's (item, voter) index per candidate.
     SELECT id FROM exceptions_app_exceptionitem
     WHERE queue_id = %(queue)s AND status = 'open'{team_check}
+      AND NOT EXISTS (
+          SELECT 1 FROM exceptions_app_vote AS vote
+          WHERE vote.item_id = exceptions_app_exceptionitem.id AND vote.voter_id = %(user)s
+      )
     ORDER BY priority DESC, due_at, id
     LIMIT 1
     {lock}
@@ -164,8 +171,10 @@ def item_claim_next(*, queue: Queue, principal: Principal) -> ExceptionItem | No
     queue_check_access(principal=principal, queue=queue)
     user = principal.user
     with transaction.atomic():
-        candidates = ExceptionItem.objects.filter(queue=queue, status=ItemStatus.OPEN).order_by(
-            "-priority", "due_at", "id"
+        candidates = (
+            ExceptionItem.objects.filter(queue=queue, status=ItemStatus.OPEN)
+            .exclude(votes__voter=user)
+            .order_by("-priority", "due_at", "id")
         )
         item = _lock_for_claim(candidates).first()
         if item is None:
@@ -187,6 +196,9 @@ def item_claim(*, item_id: int, principal: Principal) -> ExceptionItem:
             raise IllegalTransition(f"item {item_id} is claimed by {item.claimed_by.get_username()}")
         if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
             raise IllegalTransition(f"item {item_id} is {item.status} and cannot be claimed")
+        if voted_on(item_id=item.pk, user=user):
+            message = f"you already voted on item {item_id}; it waits for someone else"
+            raise VoteRefused(message, code="voter_already_counted")
         _claim(item, user=user, now=now)
     return item
 
@@ -295,6 +307,12 @@ def item_resolve(
             final_output = output
         elif action == "reject":
             final_output = None
+        ballot = {"output": final_output, "reason_code": reason_code, "note": note}
+        settled = consensus_vote(item=item, principal=principal, action=action, now=now, **ballot)
+        if settled is PENDING:  # a vote towards a decision that needs more people: back to the queue
+            return item
+        if settled is not None:
+            action, final_output, reason_code = settled.resolution, settled.final_output, settled.reason_code
         item_state_change(
             item,
             action="resolved",
@@ -315,6 +333,7 @@ def item_resolve(
                 "reason_code": reason_code,
                 "note": note,
                 **({"final_output": final_output} if action == "modify" else {}),
+                **(settled.payload if settled is not None else {}),
             },
             now=now,
         )
@@ -411,6 +430,8 @@ def item_reassign(*, item_id: int, principal: Principal, to_username: str) -> Ex
         queue_check_access(principal=target, queue=item.queue)
         if item.status not in (ItemStatus.OPEN, ItemStatus.CLAIMED, ItemStatus.SNOOZED):
             raise IllegalTransition(f"item {item_id} is {item.status} and cannot be reassigned")
+        if voted_on(item_id=item.pk, user=target.user):
+            raise VoteRefused(f"{to_username} already voted on item {item_id}", code="voter_already_counted")
         holder = item.claimed_by.get_username() if item.claimed_by_id else None
         now = timezone.now()
         item_state_change(

@@ -20,6 +20,7 @@ def webhook_secret_generate() -> str:
 def _queues_ensure(document: dict) -> None:
     names = {document["queue"]} | {rule["queue"] for rule in document.get("rules", []) if rule.get("queue")}
     names |= {document["sampling"]["queue"]} if document.get("sampling", {}).get("queue") else set()
+    names |= {document["blind_review"]["adjudication_queue"]} if "blind_review" in document else set()
     existing = set(Queue.objects.filter(name__in=names).values_list("name", flat=True))
     Queue.objects.bulk_create(
         [Queue(name=name, sla_seconds=document["sla_seconds"]) for name in sorted(names - existing)],

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.errors import IllegalTransition, NotFound
-from exceptions_app.models import Delivery, ExceptionItem, ItemKind, ItemStatus, Principal
+from exceptions_app.models import Delivery, ExceptionItem, ItemKind, ItemStatus, Principal, Vote
 from exceptions_app.services.deliveries import deliveries_held_filter
 from exceptions_app.services.item_changes import item_state_change
 from exceptions_app.services.judgements import breaker_observation_withdraw
@@ -59,6 +59,7 @@ def item_resolution_undo(*, item_id: int, principal: Principal) -> ExceptionItem
         undone = {"resolution": item.resolution, "reason_code": item.reason_code, "note": item.resolution_note}
         Delivery.objects.filter(pk__in=[delivery.pk for delivery in deliveries]).delete()
         breaker_observation_withdraw(item=item)
+        Vote.objects.filter(item=item, voter=user).delete()  # the deciding vote goes with the decision
         item_state_change(
             item,
             action="resolution_undone",

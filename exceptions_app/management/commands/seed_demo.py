@@ -14,6 +14,8 @@ DEMO_USERS = [
     ("supervisor", "tollgate-supervisor", "supervisor", [], "supervisor: every queue, dashboards, policies, admin"),
     ("alice", "tollgate-operator", "operator", ["finance"], "operator, team finance"),
     ("bob", "tollgate-operator", "operator", ["operations"], "operator, team operations"),
+    # A second pair of eyes in finance: billing adjustments above 10,000 need two approvers.
+    ("erin", "tollgate-operator", "operator", ["finance"], "operator, team finance (second approver)"),
 ]
 # Which team works which queue, and where each queue escalates.
 DEMO_QUEUES = {

@@ -25,6 +25,9 @@ REJECT_REASONS = ["not_justified", "wrong_counterparty", "policy_violation", "du
 TRUTHS_KEPT = 50_000
 
 
+AUTO_OPERATORS = ("auto-operator", "auto-checker")
+
+
 class Command(BaseCommand):
     help = __doc__
 
@@ -98,11 +101,14 @@ class Command(BaseCommand):
             self.say("simulate_agents: loopback callbacks are not allowed here; reading the resolutions feed")
             threading.Thread(target=self._follow_feed, args=(url, agent_token), daemon=True).start()
         if auto_resolve:
-            operator_token = self._fresh_token("auto-operator", "supervisor")
-            threading.Thread(
-                target=self._auto_operator, args=(url, operator_token, auto_share, delay), daemon=True
-            ).start()
+            # Two people, so that what a policy gives to two approvers (four eyes) gets its second pair of eyes.
+            for name in AUTO_OPERATORS:
+                operator_token = self._fresh_token(name, "supervisor")
+                threading.Thread(
+                    target=self._auto_operator, args=(url, operator_token, name, auto_share, delay), daemon=True
+                ).start()
             self.say(f"simulate_agents: auto-operator resolves about {auto_share:.0%} of held items")
+            self.say("simulate_agents: auto-checker is the second approver where a policy asks for two")
         try:
             self._submit_loop(url, agent_token, names, rate, callback, duration)
         finally:
@@ -202,40 +208,53 @@ class Command(BaseCommand):
                 if not results:
                     time.sleep(2)
 
-    def _auto_operator(self, url: str, token: str, share: float, delay: tuple[float, float]) -> None:
+    def _auto_operator(self, url: str, token: str, name: str, share: float, delay: tuple[float, float]) -> None:
         with TollgateClient(url, token) as tollgate:
             while not self.stopping.is_set():
                 try:
-                    self._auto_round(tollgate, share, delay)
+                    self._auto_round(tollgate, name, share, delay)
                 except (TollgateError, httpx.HTTPError) as error:
-                    self.say(f"  auto-operator: {error}")
+                    self.say(f"  {name}: {error}")
                 time.sleep(1)
 
-    def _auto_round(self, tollgate: TollgateClient, share: float, delay: tuple[float, float]) -> None:
+    def _auto_round(self, tollgate: TollgateClient, name: str, share: float, delay: tuple[float, float]) -> None:
         page = tollgate.request("GET", "/api/v1/exceptions", params={"status": "open", "page_size": 50})
         # Every audit sample is judged (quickly: a yes or no), and a share of the holds.
         audits = [item for item in page["results"] if item.get("kind") == "audit"]
         mine = audits or [item for item in page["results"] if (item["id"] * 7919) % 100 < share * 100]
-        if not mine:
+        claimed = None
+        for item in sorted(mine, key=lambda entry: entry["due_at"])[:5]:
+            try:
+                claimed = tollgate.request("POST", f"/api/v1/exceptions/{item['id']}/claim")
+                break
+            except TollgateError:
+                continue  # a person took it first, or this operator already approved it
+        if claimed is None:
             return
-        item = min(mine, key=lambda entry: entry["due_at"])
-        try:
-            claimed = tollgate.request("POST", f"/api/v1/exceptions/{item['id']}/claim")
-        except TollgateError:
-            return  # a person took it first
         low, high = delay
-        time.sleep(self.rng.uniform(low / 4, high / 4) if item.get("kind") == "audit" else self.rng.uniform(low, high))
+        quick = claimed.get("kind") == "audit"
+        time.sleep(self.rng.uniform(low / 4, high / 4) if quick else self.rng.uniform(low, high))
         body = self._judgement(claimed)
+        item_id = claimed["id"]
         try:
-            tollgate.request("POST", f"/api/v1/exceptions/{item['id']}/resolve", json=body)
-            label = "judged audit" if item.get("kind") == "audit" else "resolved"
-            self.say(f"  auto-operator: {label} item {item['id']}: {body['action']}")
+            answer = tollgate.request("POST", f"/api/v1/exceptions/{item_id}/resolve", json=body)
         except TollgateError as error:
-            self.say(f"  auto-operator: could not resolve item {item['id']}: {error.message}")
+            self.say(f"  {name}: could not resolve item {item_id}: {error.message}")
+            return
+        consensus = answer.get("consensus") or {}
+        if answer["status"] != "resolved" and consensus.get("kind") == "approvals":
+            count = f"{consensus['approvals']} of {consensus['required']} approvals"
+            self.say(f"  {name}: {body['action']} on item {item_id} ({count}): it waits for a second person")
+        else:
+            label = "judged audit" if quick else "resolved"
+            self.say(f"  {name}: {label} item {item_id}: {body['action']}")
 
     def _judgement(self, claimed: dict) -> dict:
         """Approve what is truly right; reject (or correct) what is truly wrong. Items with no known
         truth (reported failures, outputs from before a restart) get the old mix."""
+        votes = (claimed.get("consensus") or {}).get("votes") or []
+        if votes and votes[-1]["vote"] == "modify":
+            return {"action": "approve", "note": "checked the corrected output"}  # four eyes on the correction
         wrong = self._truly_wrong(claimed.get("correlation_id") or "")
         if wrong is None:
             roll = self.rng.random()
