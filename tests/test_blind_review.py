@@ -5,10 +5,10 @@ who did not judge it sees every judgement and decides. Only the final decision i
 
 import pytest
 
-from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, PolicySource, Vote
+from exceptions_app.models import AuditEvent, Delivery, ExceptionItem, ItemKind, PolicySource, Vote
 from exceptions_app.policy.consensus import blind_draw
 from exceptions_app.services.policies import policy_publish
-from tests.fixtures.gate import billing_document, client_for, hold
+from tests.fixtures.gate import billing_document, client_for, decision_body, hold
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +120,25 @@ def test_only_the_policys_share_of_items_is_blind_reviewed(billing_queues, agent
     inside = next(item_id for item_id in item_ids if blind_draw(item_id) < 0.3)
     assert judge(operator_client, outside).json()["status"] == "resolved"
     assert judge(operator_client, inside).json()["status"] == "open"
+
+
+def test_audit_samples_judged_blind_send_one_audit_failed_when_both_find_them_wrong(
+    billing_queues, agent_client, operator_client, second_operator_client
+):
+    review = {"share": 1.0, "judgements": 2, "kinds": ["audit"], "adjudication_queue": "billing-senior"}
+    document = billing_document(sampling={"proceed_rate": 1.0}, blind_review=review)
+    policy_publish(document=document, source=PolicySource.FILE)
+    answer = agent_client.post("/api/v1/decisions", decision_body(correlation_id="ran-1"), format="json").json()
+    assert answer["verdict"] == "proceed"
+    audit = ExceptionItem.objects.get(kind=ItemKind.AUDIT)
+    held_id = hold(agent_client)  # a hold is not in the blind review's kinds: one person decides it
+
+    first = judge(operator_client, audit.pk, "reject", reason_code="wrong_amount")
+    assert first.json()["status"] == "open"
+    assert not Delivery.objects.filter(item_id=audit.pk).exists()  # the first "wrong" alone sends nothing
+    second = judge(second_operator_client, audit.pk, "reject", reason_code="wrong_amount")
+
+    assert second.json()["status"] == "resolved"
+    [failed] = Delivery.objects.filter(item_id=audit.pk)
+    assert failed.payload["type"] == "audit.failed"
+    assert judge(operator_client, held_id).json()["status"] == "resolved"

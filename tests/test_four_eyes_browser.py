@@ -1,6 +1,7 @@
 """Four eyes in Chromium: the first approver's `a` records one approval and moves on; the item then
 says it waits for a second approval and names who approved and when, and its first approver cannot
-take it again; a second person's `a` resolves it. The keyboard flow is the usual one."""
+take it again; a second person's `a` resolves it. Blind review: a judge sees how many judgements
+are in but not what they were; the adjudicator sees them all. The keyboard flow is the usual one."""
 
 import re
 
@@ -59,3 +60,50 @@ def test_an_item_waits_for_a_second_approver_who_resolves_it(live_server, browse
         "otto",
     ]
     second.context.close()
+
+
+def test_blind_judgements_stay_hidden_then_the_adjudicator_sees_them_all(
+    live_server, browser, page, billing_queues, agent_client
+):
+    review = {"share": 1.0, "judgements": 2, "adjudication_queue": "billing-senior"}
+    policy_publish(document=billing_document(blind_review=review), source=PolicySource.FILE)
+    for name in ("olga", "otto", "ada"):
+        person(name)
+    item_id = hold(agent_client)
+
+    def signed_in(name: str):
+        opened = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        opened.set_default_timeout(10_000)
+        sign_in(opened, live_server.url, name)
+        return opened
+
+    sign_in(page, live_server.url, "olga")
+    page.keyboard.press("n")
+    expect(page.get_by_role("heading", name=re.compile(f"Item {item_id}"))).to_be_visible()
+    expect(page.get_by_test_id("blind-review")).to_contain_text("0 of 2 independent judgements are in")
+    page.keyboard.press("a")
+    expect(page.get_by_text(f"Judged item {item_id}: 1 of 2 blind judgements are in.")).to_be_visible()
+
+    otto = signed_in("otto")
+    otto.keyboard.press("n")
+    expect(otto.get_by_role("heading", name=re.compile(f"Item {item_id}"))).to_be_visible()
+    expect(otto.get_by_test_id("blind-review")).to_contain_text("1 of 2 independent judgements are in")
+    expect(otto.get_by_test_id("judgements")).to_have_count(0)  # olga's judgement is not shown to him
+    otto.keyboard.press("r")
+    otto.keyboard.press("1")
+    otto.keyboard.press("Enter")
+    expect(otto.get_by_text(re.compile(f"Judged item {item_id}: the judges disagree"))).to_be_visible()
+    otto.context.close()
+
+    ada = signed_in("ada")
+    ada.goto(f"{live_server.url}/items/{item_id}")
+    expect(ada.get_by_test_id("blind-review")).to_contain_text("this item needs your adjudication")
+    judgements = ada.get_by_test_id("judgements")
+    expect(judgements).to_contain_text("olga: approve")
+    expect(judgements).to_contain_text("otto: reject")
+    ada.get_by_role("button", name="Claim this item").click()
+    expect(ada.get_by_text("Claimed by you")).to_be_visible()
+    ada.keyboard.press("a")
+    expect(ada.get_by_text(f"Approved item {item_id}.")).to_be_visible()
+    assert ExceptionItem.objects.get(pk=item_id).status == ItemStatus.RESOLVED
+    ada.context.close()
