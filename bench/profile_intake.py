@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
+from bench import intake_payloads as payloads
 from bench.intake import SINGLE, WORKFLOW, decision
 
 DATABASE = "tollgate_bench_profile"
@@ -35,11 +36,17 @@ def main() -> int:
     parser.add_argument(
         "--time-only", action="store_true", help="no profiler: time the requests (to sample from outside, e.g. py-spy)"
     )
+    parser.add_argument(
+        "--payload", choices=payloads.PROFILES, help="bodies of this profile (bench/intake_payloads.py), not the mix"
+    )
+    parser.add_argument("--verdict", choices=payloads.VERDICTS, default="hold", help="with --payload: the verdict")
+    parser.add_argument("--database", default=DATABASE, help="the profile's database (recreated)")
     args = parser.parse_args()
 
-    env = common.bench_env(DATABASE)
+    env = common.bench_env(args.database)
+    env["TOLLGATE_CALLBACK_ALLOW"] = "127.0.0.1"
     env["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
-    common.database_prepare(env, DATABASE, ("apply_policies", "policies/"))
+    common.database_prepare(env, args.database, ("apply_policies", "policies/"))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
     os.environ.update(env)
 
@@ -53,12 +60,19 @@ def main() -> int:
     rng = random.Random(20250301)
     path, name = ("/api/v1/decisions/batch", "profile-intake-batch") if args.batch else (SINGLE, "profile-intake")
     warmup = 3 if args.batch else WARMUP
+    make = decision
+    if args.payload:
+        name += f"-{args.payload}-{args.verdict}"
+
+        def make(rng, serial):
+            return payloads.decision(rng, serial, profile=args.payload, verdict=args.verdict)
+
     if args.batch:
         serial = iter(range(10**9))
-        batches = [[decision(rng, next(serial)) for _ in range(args.batch)] for _ in range(warmup + args.requests)]
+        batches = [[make(rng, next(serial)) for _ in range(args.batch)] for _ in range(warmup + args.requests)]
         bodies = [json.dumps({"decisions": batch}) for batch in batches]
     else:
-        bodies = [json.dumps(decision(rng, n)) for n in range(warmup + args.requests)]
+        bodies = [json.dumps(make(rng, n)) for n in range(warmup + args.requests)]
 
     def post(body: str) -> None:
         response = client.post(path, body, content_type="application/json")
