@@ -13,16 +13,26 @@ Python's ``json`` accepts things that break later, far from the request that sen
 All of these are refused here with the path of the offending value, so the caller gets a 400
 naming the field instead of a 500 from the database.
 
-Cost on the intake path: the key and number hooks run inside the C parser and only raise; the
-depth check walks containers, a level at a time; the scan of every string runs only when the raw
+Cost on the intake path: orjson parses (in C, several times faster than the json module with
+Python hooks), and it already refuses NaN/Infinity, numbers that overflow a double and lone
+surrogates. What it would let through is found without a Python walk of the values:
+- duplicate keys: each key/value pair puts one ``:`` in the text, and a colon inside a string is
+  written as itself (only ``\\u003a`` escapes one, and text holding that takes the slow path), so
+  the text has as many colons as orjson's re-encoding of what it parsed unless a key repeated;
+- integers past 64 bits (orjson reads them as floats): only text with a run of 19 digits can hold
+  one, and such text takes the slow path.
+Anything refused or doubtful goes to the stdlib parser with hooks (``_strict_loads_stdlib``), which
+raises the refusal with its path. Depth is read from orjson's indented re-encoding (the one the colons
+are counted in); the walk that finds the path runs only past the limit. The scan of every string runs only when the raw
 text holds a ``\\u0000`` or ``\\ud...`` escape (JSON encoders write those characters escaped, so
-their absence from the text proves their absence from the values). Finding the path of a refused
-value takes a second, slower pass, on the refusal path only.
+their absence from the text proves their absence from the values).
 """
 
 import json
 import math
 import re
+
+import orjson
 
 MAX_DEPTH = 64
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -213,8 +223,43 @@ def _unstorable_string(value) -> JsonRefused:
     return JsonRefused("refused")  # not reached: the fast pass found one
 
 
-def strict_loads(text: str):
-    """Parse ``text``; raise JsonRefused (with a path) or ValueError (malformed JSON)."""
+# Text the fast path cannot vouch for: a run of 19 digits (maybe an integer past 64 bits), found
+# as 19 zeros once every digit is a zero (two passes in C, where a regular expression took longer
+# than parsing), or an escaped colon (it would hide a duplicate key from the colon count).
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+_ESCAPED_COLON = b"\\u003"
+# In orjson's indented output every element sits on its own line, two spaces deeper per container, so
+# a container nested past MAX_DEPTH is on a line indented at least this far.
+_DEEP_INDENT = b"\n" + b" " * (2 * MAX_DEPTH)
+
+
+def strict_loads(text: str | bytes):
+    """Parse ``text`` (str, or UTF-8 bytes); raise JsonRefused (with a path), UnicodeDecodeError
+    (bytes that are not UTF-8) or ValueError (malformed JSON)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _ESCAPED_COLON in data or _LONG_NUMBER in data.translate(_DIGITS_AS_ZEROS):
+        return _strict_loads_stdlib(_as_text(text))
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _strict_loads_stdlib(_as_text(text))  # refuses with the path and the reason
+    shown = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    if data.count(b":") != shown.count(b":"):
+        return _strict_loads_stdlib(_as_text(text))  # a duplicate key
+    if _DEEP_INDENT in shown and _deeper_than_limit(value):
+        raise _refusal(_too_deep_path(value), f"nested deeper than {MAX_DEPTH} levels")
+    if (b"\\u0000" in data or b"\\ud" in data or b"\\uD" in data) and _holds_unstorable_string(value):
+        raise _unstorable_string(value)
+    return value
+
+
+def _as_text(text: str | bytes) -> str:
+    return text if isinstance(text, str) else text.decode("utf-8")
+
+
+def _strict_loads_stdlib(text: str):
+    """The json module with hooks that refuse: slower, and the judge of everything the fast path doubts."""
     try:
         value = json.loads(
             text, object_pairs_hook=_object, parse_float=_float, parse_int=_int, parse_constant=_constant
