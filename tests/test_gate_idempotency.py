@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from exceptions_app.models import ExceptionItem, GateDecision
+from exceptions_app.services import intake
 from tests.fixtures.gate import client_for, decision_body
 
 URL = "/api/v1/decisions"
@@ -76,3 +77,23 @@ def test_concurrent_retries_with_one_key_record_one_decision(agent_client):
     assert len({body["exception"]["id"] for _, body in answers}) == 1
     assert GateDecision.objects.count() == 1
     assert ExceptionItem.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_retry_of_a_decision_fingerprinted_before_the_upgrade_replays(agent_client):
+    # Rows written before the fingerprint was taken with orjson hold the json module's digest, which differs
+    # for non-ASCII text; a retry across the upgrade is the same request and must replay, not conflict.
+    body = decision_body(confidence=0.5, correlation_id="café-1")
+    first = agent_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-upgrade")
+    decision = GateDecision.objects.get(pk=first.json()["decision_id"])
+    request = intake.DecisionRequest(**body)
+    legacy = intake._fingerprint_before_orjson(intake._fingerprint_body(request))
+    assert legacy != decision.request_fingerprint
+    GateDecision.objects.filter(pk=decision.pk).update(request_fingerprint=legacy)
+
+    second = agent_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-upgrade")
+    changed = agent_client.post(URL, {**body, "confidence": 0.4}, format="json", HTTP_IDEMPOTENCY_KEY="k-upgrade")
+
+    assert second.status_code == 200
+    assert second["Idempotent-Replayed"] == "true"
+    assert changed.status_code == 409

@@ -1,5 +1,6 @@
 from django.utils import timezone
 
+from exceptions_app.db_fast_paths import unsaved_instance
 from exceptions_app.models import AuditEvent
 
 
@@ -16,7 +17,8 @@ def audit_event_build(
     at=None,
 ) -> AuditEvent:
     """An unsaved audit event, for callers that insert many at once."""
-    return AuditEvent(
+    return unsaved_instance(
+        AuditEvent,
         item=item,
         # The id, not the object: reading item.workflow would cost a query on every transition.
         workflow_id=workflow.pk if workflow is not None else getattr(item, "workflow_id", None),

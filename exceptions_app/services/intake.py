@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exceptions_app import rules
 from exceptions_app.accountability.sampling import sample_draw
+from exceptions_app.db_fast_paths import unsaved_instance
 from exceptions_app.delivery.url_guard import callback_url_check
 from exceptions_app.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from exceptions_app.models import (
@@ -101,15 +103,33 @@ class _Prepared:
 _FINGERPRINT_WHEN_GIVEN = frozenset({"interrupt"})
 
 
-def request_fingerprint(request) -> str:
-    """A digest of everything the agent sent except the key, to spot a key reused for a different body."""
-    body = {
+def _fingerprint_body(request) -> dict:
+    return {
         name: value
         for name, value in vars(request).items()
         if name != "idempotency_key" and not (name in _FINGERPRINT_WHEN_GIVEN and value is None)
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def request_fingerprint(request) -> str:
+    """A digest of everything the agent sent except the key, to spot a key reused for a different body."""
+    body = _fingerprint_body(request)
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+    except (orjson.JSONEncodeError, TypeError):  # a value orjson cannot write (an int past 64 bits)
+        return _fingerprint_before_orjson(body)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _fingerprint_before_orjson(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _same_body(stored: str, request, fingerprint: str) -> bool:
+    """Whether a stored fingerprint is this request's. Rows written before the fingerprint was taken
+    with orjson hold the json module's digest (non-ASCII and some floats are written differently),
+    so a retry that spans the upgrade still replays instead of conflicting."""
+    return stored == fingerprint or stored == _fingerprint_before_orjson(_fingerprint_body(request))
 
 
 _agent_workflows = LocalCache("agent-workflows")
@@ -192,7 +212,8 @@ def _prepare(scope: _WorkflowScope, request: DecisionRequest) -> _Prepared:
 
 def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCache, now) -> None:
     request, evaluation, document = prepared.request, prepared.evaluation, prepared.policy.document
-    prepared.decision = GateDecision(
+    prepared.decision = unsaved_instance(
+        GateDecision,
         workflow=prepared.workflow,
         policy_version=prepared.workflow.current_policy,
         agent=principal,
@@ -282,7 +303,8 @@ def _item_build(
     interrupt=None,
 ) -> ExceptionItem:
     expire_after = document.get("expire_after_seconds")
-    return ExceptionItem(
+    return unsaved_instance(
+        ExceptionItem,
         workflow=workflow,
         policy_version=policy_version,
         agent=principal,
@@ -330,16 +352,16 @@ def _raised_event(item: ExceptionItem, principal: Principal, now):
     )
 
 
-def _same_body_check(stored: str, fingerprint: str) -> None:
+def _same_body_check(stored: str, request, fingerprint: str) -> None:
     """An Idempotency-Key replays only the request it was first sent with."""
-    if stored != fingerprint:
+    if not _same_body(stored, request, fingerprint):
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body",
             fields=[{"path": "Idempotency-Key", "message": "reused with a different body"}],
         )
 
 
-def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome | None:
+def _replay(principal: Principal, key: str, request, fingerprint: str) -> DecisionOutcome | None:
     existing = (
         GateDecision.objects.select_related("workflow", "policy_version")
         .filter(agent=principal, idempotency_key=key)
@@ -347,7 +369,7 @@ def _replay(principal: Principal, key: str, fingerprint: str) -> DecisionOutcome
     )
     if existing is None:
         return None
-    _same_body_check(existing.request_fingerprint, fingerprint)
+    _same_body_check(existing.request_fingerprint, request, fingerprint)
     item = (
         ExceptionItem.objects.select_related("queue", "workflow", "policy_version")
         .filter(decision=existing, kind=ItemKind.HOLD)
@@ -361,7 +383,7 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
     scope = _WorkflowScope(principal)
     prepared = _prepare(scope, request)
     if request.idempotency_key:
-        replay = _replay(principal, request.idempotency_key, prepared.fingerprint)
+        replay = _replay(principal, request.idempotency_key, request, prepared.fingerprint)
         if replay is not None:
             return replay
     now = timezone.now()
@@ -382,7 +404,11 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
                     _raised_event(item, principal, now).save(force_insert=True)
     except IntegrityError:
         # A concurrent retry with the same key won the insert; answer with its result.
-        replay = _replay(principal, request.idempotency_key, prepared.fingerprint) if request.idempotency_key else None
+        replay = (
+            _replay(principal, request.idempotency_key, request, prepared.fingerprint)
+            if request.idempotency_key
+            else None
+        )
         if replay is None:
             raise
         return replay
@@ -442,7 +468,7 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
             key = request.idempotency_key
             if key and key in existing:
                 decision = existing[key]
-                if decision.request_fingerprint != prepared.fingerprint:
+                if not _same_body(decision.request_fingerprint, request, prepared.fingerprint):
                     raise IdempotencyConflict("this idempotency_key was already used with a different body")
                 results[index] = DecisionOutcome(decision=decision, item=existing_items.get(decision.pk), replayed=True)
                 continue
@@ -480,7 +506,7 @@ def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOut
     policy = _compiled(workflow)
     fingerprint = request_fingerprint(request)
     if request.idempotency_key:
-        existing = _reported_replay(principal, request.idempotency_key, fingerprint)
+        existing = _reported_replay(principal, request.idempotency_key, request, fingerprint)
         if existing is not None:
             return existing
     now = timezone.now()
@@ -506,7 +532,9 @@ def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOut
             _raised_event(item, principal, now).save(force_insert=True)
     except IntegrityError:
         existing = (
-            _reported_replay(principal, request.idempotency_key, fingerprint) if request.idempotency_key else None
+            _reported_replay(principal, request.idempotency_key, request, fingerprint)
+            if request.idempotency_key
+            else None
         )
         if existing is None:
             raise
@@ -514,7 +542,7 @@ def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOut
     return ItemOutcome(item=item)
 
 
-def _reported_replay(principal: Principal, key: str, fingerprint: str) -> ItemOutcome | None:
+def _reported_replay(principal: Principal, key: str, request, fingerprint: str) -> ItemOutcome | None:
     item = (
         ExceptionItem.objects.select_related("queue", "workflow", "policy_version")
         .filter(agent=principal, idempotency_key=key, kind=ItemKind.REPORTED)
@@ -522,5 +550,5 @@ def _reported_replay(principal: Principal, key: str, fingerprint: str) -> ItemOu
     )
     if item is None:
         return None
-    _same_body_check(item.request_fingerprint, fingerprint)
+    _same_body_check(item.request_fingerprint, request, fingerprint)
     return ItemOutcome(item=item, replayed=True)
