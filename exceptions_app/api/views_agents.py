@@ -100,12 +100,12 @@ class DecisionBatchView(APIView):
         body = serializers.BatchInput(data=request.data)
         body.is_valid(raise_exception=True)
         entries: list = []
-        # One serializer for every entry: building one per entry (its fields are deep-copied each
-        # time) cost more than evaluating the entries.
-        entry_serializer = serializers.BatchEntryInput()
+        # One validation for every entry: building a serializer per entry (its fields are deep-copied
+        # each time) cost more than evaluating the entries.
+        validation = serializers.BatchEntryValidation()
         for raw in body.validated_data["decisions"]:
             try:
-                entries.append(DecisionRequest(**entry_serializer.run_validation(raw)))
+                entries.append(DecisionRequest(**validation.validate(raw)))
             except drf_serializers.ValidationError as error:
                 fields = flatten_field_errors(error.detail)
                 message = "; ".join(f"{field['path']}: {field['message']}" for field in fields[:5])
