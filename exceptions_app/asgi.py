@@ -29,6 +29,7 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
+from exceptions_app.body_limit import body_limited  # noqa: E402
 from exceptions_app.gc_tuning import collector_paused_for_batches  # noqa: E402
 from exceptions_app.integrations.mcp.http import McpApplication, is_mcp_path  # noqa: E402
 from exceptions_app.waits.limits import open_files_raise  # noqa: E402
@@ -54,7 +55,9 @@ def waits(scope) -> bool:
 
 def application_build():
     waiting = WaitingRequests(threads=settings.TOLLGATE_WEB_THREADS)
-    threaded = WSGIMiddleware(collector_paused_for_batches(WSGIHandler()), workers=settings.TOLLGATE_WEB_THREADS)
+    threaded = body_limited(
+        WSGIMiddleware(collector_paused_for_batches(WSGIHandler()), workers=settings.TOLLGATE_WEB_THREADS)
+    )
     mcp = McpApplication()
 
     async def application(scope, receive, send):

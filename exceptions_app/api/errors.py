@@ -19,6 +19,15 @@ def error_body(status_code: int, code: str, message: str, fields: list[dict] | N
     return {"error": {"status": status_code, "code": code, "message": message, "fields": fields or []}}
 
 
+def body_too_large_body() -> dict:
+    """The 413 answer to a body over TOLLGATE_MAX_BODY_BYTES, wherever it is refused (the ASGI edge for
+    streamed bodies, the middleware for declared lengths, the parser's RequestDataTooBig)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body(
+        413, "request_too_large", f"the request body is over the limit of {limit} bytes (TOLLGATE_MAX_BODY_BYTES)"
+    )
+
+
 def flatten_field_errors(detail, prefix: str = "") -> list[dict]:
     """DRF's nested error dicts and lists as ``[{"path": "entries[3].confidence", "message": ...}]``."""
     found = []
@@ -61,10 +70,7 @@ def api_exception_handler(error, context):
             error_body(error.status_code, error.code, error.message, error.fields), status=error.status_code
         )
     if isinstance(error, RequestDataTooBig):
-        return Response(
-            error_body(413, "request_too_large", "the request body is larger than this server accepts"),
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        return Response(body_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = exception_handler(error, context)
     if response is None:
         return None
@@ -97,8 +103,5 @@ class BodySizeLimitMiddleware:
     def __call__(self, request):
         length = request.META.get("CONTENT_LENGTH")
         if length and length.isdigit() and int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return JsonResponse(
-                error_body(413, "request_too_large", f"the body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"),
-                status=413,
-            )
+            return JsonResponse(body_too_large_body(), status=413)
         return self.get_response(request)
