@@ -89,7 +89,10 @@ def unsaved_instance(model: type[Model], /, **values) -> Model:
     """The same new, unsaved instance as ``model(**values)``: a related object given by field name
     is cached on the instance (reading it back costs no query), a field left out takes its default.
     Models with pre_init/post_init receivers are built by ``Model.__init__`` so they still run."""
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+    # The lists first: asking has_listeners() for every row cost as much as filling the instance.
+    if (pre_init.receivers or post_init.receivers) and (
+        pre_init.has_listeners(model) or post_init.has_listeners(model)
+    ):
         return model(**values)
     plan = _plans.get(model)
     if plan is None:

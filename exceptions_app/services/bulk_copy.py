@@ -7,6 +7,9 @@ the table's identity sequence first, so the instances get their primary keys as 
 ``bulk_create``. Other databases (SQLite, the embedded default) use ``bulk_create``.
 """
 
+from collections.abc import Callable
+from operator import attrgetter
+
 import orjson
 from django.db import connection, connections, models
 from psycopg.adapt import Dumper
@@ -69,11 +72,32 @@ def _value_getter(field: models.Field, db):
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return lambda instance: field.pre_save(instance, add=True)
     attname = field.attname
-    if field.get_internal_type() in _PASS_THROUGH:
-        return lambda instance: getattr(instance, attname)
     if isinstance(field, models.JSONField) and field.encoder is None:
         return _json_text_getter(field, db)
     return lambda instance: field.get_db_prep_save(getattr(instance, attname), db)
+
+
+def _passes_through(field: models.Field) -> bool:
+    auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    return field.get_internal_type() in _PASS_THROUGH and not auto
+
+
+def _row_plan(fields: list, db) -> tuple[list, Callable[[models.Model], list]]:
+    """The column order and a function from an instance to its row: the values that pass through are
+    read in one ``attrgetter`` call (a function call per field and row was a fifth of the COPY's CPU),
+    then the ones that need preparing."""
+    plain = [field for field in fields if _passes_through(field)]
+    prepared = [field for field in fields if not _passes_through(field)]
+    read = attrgetter(*(field.attname for field in plain)) if plain else (lambda instance: ())
+    if len(plain) == 1:
+        single = read
+        read = lambda instance: (single(instance),)  # noqa: E731 - attrgetter of one name gives no tuple
+    getters = [_value_getter(field, db) for field in prepared]
+
+    def row(instance) -> list:
+        return [*read(instance), *(get(instance) for get in getters)]
+
+    return [*plain, *prepared], row
 
 
 def bulk_copy(model: type[models.Model], instances: list[models.Model]) -> list[models.Model]:
@@ -83,7 +107,8 @@ def bulk_copy(model: type[models.Model], instances: list[models.Model]) -> list[
     if connection.vendor != "postgresql":
         return model.objects.bulk_create(instances)
     meta = model._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    db = connections[connection.alias]  # the wrapper itself, not the per-thread proxy
+    fields, row = _row_plan([field for field in meta.concrete_fields if not field.primary_key], db)
     table = connection.ops.quote_name(meta.db_table)
     columns = ", ".join(connection.ops.quote_name(column) for column in [meta.pk.column, *(f.column for f in fields)])
     with connection.cursor() as cursor:
@@ -94,10 +119,8 @@ def bulk_copy(model: type[models.Model], instances: list[models.Model]) -> list[
         ids = [row[0] for row in cursor.fetchall()]
         cursor.cursor.adapters.register_dumper(_JsonText, _JsonTextDumper)
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # table and columns from _meta
-            db = connections[connection.alias]  # the wrapper itself, not the per-thread proxy
-            getters = [_value_getter(field, db) for field in fields]
             for instance, pk in zip(instances, ids, strict=True):
-                copy.write_row([pk, *(get(instance) for get in getters)])
+                copy.write_row([pk, *row(instance)])
     for instance, pk in zip(instances, ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
