@@ -4,7 +4,7 @@
 client (Django's psycopg backend binds on the client side); for 1,000 decisions that quoting took
 more time than everything else the batch does. COPY streams the rows instead. Ids are taken from
 the table's identity sequence first, so the instances get their primary keys as with
-``bulk_create``. Other databases (SQLite, the embedded default) use ``bulk_create``.
+``bulk_create``. Other databases (SQLite, the embedded default), and a single row, use ``bulk_create``.
 """
 
 from collections.abc import Callable
@@ -104,7 +104,8 @@ def bulk_copy(model: type[models.Model], instances: list[models.Model]) -> list[
     """Insert ``instances`` (new, without primary keys) and set their ``pk``; returns them."""
     if not instances:
         return instances
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or len(instances) == 1:
+        # One row: an INSERT is one round trip, where the ids and the COPY are two.
         return model.objects.bulk_create(instances)
     meta = model._meta
     db = connections[connection.alias]  # the wrapper itself, not the per-thread proxy

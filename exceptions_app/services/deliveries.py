@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from exceptions_app.db_fast_paths import unsaved_instance
 from exceptions_app.interrupts import item_human_response
 from exceptions_app.models import (
     AuditEvent,
@@ -30,6 +31,7 @@ from exceptions_app.models import (
     Workflow,
 )
 from exceptions_app.services.audit import audit_event_build
+from exceptions_app.services.bulk_copy import bulk_copy
 from exceptions_app.services.consensus import vote_present
 
 logger = logging.getLogger(__name__)
@@ -173,7 +175,8 @@ def _new_delivery(
 ) -> Delivery:
     # A held row (a console decision's undo window) is not due until the hold ends; the sweep
     # wakes a drain for it then.
-    return Delivery(
+    return unsaved_instance(
+        Delivery,
         public_id=public_id,
         workflow=workflow,
         item=item,
@@ -241,7 +244,7 @@ def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datet
                 payload=decision_payload(decision, public_id=public_id),
             )
         )
-    Delivery.objects.bulk_create(deliveries)
+    bulk_copy(Delivery, deliveries)  # a batch's outbox rows in one COPY, like its decisions
     _wake_after_commit(deliveries)
     return deliveries
 
