@@ -46,6 +46,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions_app", "0015_replay_runs")]
+    dependencies = [("exceptions_app", "0020_breaker_recent")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
