@@ -397,7 +397,8 @@ def table(runs: list[dict]) -> list[dict]:
                     f"{single['cpu']['gunicorn_ms_per_decision']:.2f}+{single['cpu']['postgres_ms_per_decision']:.2f}"
                     f" ms CPU | batch {batch['rate_per_s']:.0f}/s "
                     f"{batch['cpu']['gunicorn_ms_per_decision']:.2f}+{batch['cpu']['postgres_ms_per_decision']:.2f}"
-                    f" ms CPU | COPY {limit['rate_per_s']:.0f}/s | ratio {run['copy_ratio']:.2f}"
+                    f" ms CPU | COPY {limit['rate_per_s']:.0f}/s {limit['postgres_ms_per_decision']:.2f} ms CPU"
+                    f" | ratio {run['copy_ratio']:.2f}, by CPU {run['copy_cpu_ratio']:.2f}"
                 ),
                 "target": target,
                 "result": result,
@@ -528,6 +529,10 @@ def main() -> int:
         rows = intake_limit.rows_read(DATABASE, run["marks"][1], run["marks"][2])
         run["limit"] = intake_limit.copy_limit(DATABASE, rows, chunk=run["batch_size"], processes=2)
         run["copy_ratio"] = round(run["batch"]["rate_per_s"] / (run["limit"]["rate_per_s"] or 1.0), 3)
+        # The same ratio from CPU per decision (COPY's PostgreSQL against our gunicorn + PostgreSQL): what the rates
+        # would give on a machine with nothing else running, read on one that is busy.
+        ours = run["batch"]["cpu"]["gunicorn_ms_per_decision"] + run["batch"]["cpu"]["postgres_ms_per_decision"]
+        run["copy_cpu_ratio"] = round(run["limit"]["postgres_ms_per_decision"] / (ours or 1e-9), 3)
         run["problems"] = _checks(run)
         print(f"limit {run['profile']}.{run['verdict']}: {run['limit']}", file=sys.stderr)
 
