@@ -107,13 +107,20 @@ def _trace(rng: random.Random, steps: int, result_words: int) -> list[dict]:
     ]
 
 
-def decision(rng: random.Random, serial: int, *, profile: str, verdict: str) -> dict:
-    """One decision body of ``profile`` that the billing policy answers with ``verdict``."""
-    kind, currency = rng.choice(["credit", "refund", "rerate"]), rng.choice(["USD", "EUR", "GBP"])
-    amount = round(rng.uniform(5, 2500), 2)
-    confidence = rng.uniform(0.95, 0.999) if verdict == "proceed" else rng.uniform(0.40, 0.89)
+def billing_body(
+    rng: random.Random,
+    serial: int,
+    *,
+    kind: str,
+    currency: str,
+    amount: float,
+    confidence: float,
+    invoice_currency: str,
+) -> dict:
+    """The billing adjustment the intake benchmark has always sent (the ``small`` profile)."""
     parts = rng.randint(1, 3)
-    body = {
+    lines = [{"description": f"line {n + 1} of {kind}", "amount": round(amount / parts, 2)} for n in range(parts)]
+    return {
         "workflow": WORKFLOW,
         "confidence": round(confidence, 3),
         "output": {
@@ -122,15 +129,24 @@ def decision(rng: random.Random, serial: int, *, profile: str, verdict: str) -> 
             "amount": amount,
             "currency": currency,
             "reason": f"{kind} requested by customer: service outage on {serial % 28 + 1:02d} March",
-            "lines": [
-                {"description": f"line {n + 1} of {kind}", "amount": round(amount / parts, 2)} for n in range(parts)
-            ],
+            "lines": lines,
         },
-        "input": {"invoice_total": round(amount * rng.uniform(1.2, 4.0), 2), "currency": currency},
+        "input": {"invoice_total": round(amount * rng.uniform(1.2, 4.0), 2), "currency": invoice_currency},
         "context": {"customer_id": f"C-{serial % 5000:05d}", "channel": rng.choice(["email", "chat", "portal"])},
-        "correlation_id": f"bench-{profile}-{verdict}-{serial}",
+        "correlation_id": f"bench-{serial}",
         "value_at_risk": f"{amount:.2f}",
     }
+
+
+def decision(rng: random.Random, serial: int, *, profile: str, verdict: str) -> dict:
+    """One decision body of ``profile`` that the billing policy answers with ``verdict``."""
+    kind, currency = rng.choice(["credit", "refund", "rerate"]), rng.choice(["USD", "EUR", "GBP"])
+    amount = round(rng.uniform(5, 2500), 2)
+    confidence = rng.uniform(0.95, 0.999) if verdict == "proceed" else rng.uniform(0.40, 0.89)
+    body = billing_body(
+        rng, serial, kind=kind, currency=currency, amount=amount, confidence=confidence, invoice_currency=currency
+    )
+    body["correlation_id"] = f"bench-{profile}-{verdict}-{serial}"
     if profile == "small":
         return body
     body["input"].update(
