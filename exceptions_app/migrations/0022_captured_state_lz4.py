@@ -46,6 +46,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions_app", "0020_breaker_recent")]
+    dependencies = [("exceptions_app", "0021_item_interrupt")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
