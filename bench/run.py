@@ -27,7 +27,7 @@ from bench import common
 
 # name -> (script, quick arguments, full arguments). Quick sizes keep the suite under 5 minutes on 2 cores.
 BENCHMARKS = {
-    "intake": ("bench/intake.py", ["--quick", "--duration", "5"], []),
+    "intake": ("bench/intake.py", ["--quick"], []),  # 3 s of singles and 6 batches per profile and verdict
     "claim": ("bench/claim.py", ["--quick", "--items", "20000", "--duration", "3", "--claimers", "8"], []),
     "delivery": ("bench/delivery.py", ["--quick", "--duration", "5"], []),
     "pages": ("bench/pages.py", ["--quick", "--sizes", "10000", "--repeat", "8", "--snapshot-days", "1"], []),
