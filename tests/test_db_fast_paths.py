@@ -146,7 +146,7 @@ def test_unsaved_instance_still_runs_init_signals_when_a_model_has_receivers():
 
 
 def test_captured_state_is_compressed_with_lz4_where_the_server_has_it():
-    # Migration 0022: lz4 TOASTs a 20 KB trace in about half pglz's time. This server was built with lz4.
+    # Migration 0023: lz4 TOASTs a 20 KB trace in about half pglz's time. This server was built with lz4.
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT attname, attcompression FROM pg_attribute "

@@ -46,6 +46,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exceptions_app", "0021_item_interrupt")]
+    dependencies = [("exceptions_app", "0022_votes")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
