@@ -11,8 +11,10 @@ class ExceptionsAppConfig(AppConfig):
         from django.conf import settings
 
         from exceptions_app.services.local_cache import local_caches_connect
+        from exceptions_app.tracing.configuration import tracing_start
 
         local_caches_connect()
+        tracing_start()  # only if OTEL_* variables ask; before the web handler loads its middleware
 
         # Beat's schedule lives in the data folder whatever the engines; SQLite and the
         # filesystem broker need it too.

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The caller's traceparent when tracing is on without Django's instrumentation (docs/integrations/opentelemetry.md)
+    "exceptions_app.tracing.middleware.trace_context_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outages and unexpected errors answer in the API's shape (a plain page in the console).

@@ -14,6 +14,7 @@ from exceptions_app.delivery.url_guard import callback_url_check
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import Delivery, TargetKind, Workflow
 from exceptions_app.services.local_cache import LocalCache
+from exceptions_app.tracing import spans
 
 _workflows_for_signing = LocalCache("signing-workflows")
 
@@ -49,7 +50,7 @@ def _client() -> httpx.Client:
     return _http_client
 
 
-def send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
+def send_webhook(delivery: Delivery, now: datetime, trace_headers: dict[str, str]) -> AttemptResult:
     try:
         callback_url_check(delivery.target, field="target")
     except InvalidInput as error:
@@ -57,6 +58,7 @@ def send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True)
     headers = {
         "content-type": "application/json",
+        **trace_headers,
         **signature_headers(message_id=delivery.public_id, body=body, secrets=_secrets(delivery.workflow, now)),
     }
     try:
@@ -77,12 +79,16 @@ def send_webhook(delivery: Delivery, now: datetime) -> AttemptResult:
         return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
 
 
-def send_task(delivery: Delivery) -> AttemptResult:
+def send_task(delivery: Delivery, trace_headers: dict[str, str]) -> AttemptResult:
     from exceptions_app.celery import app
 
     try:
         app.send_task(
-            delivery.target, args=[delivery.payload], queue=delivery.target_queue or None, task_id=delivery.public_id
+            delivery.target,
+            args=[delivery.payload],
+            queue=delivery.target_queue or None,
+            task_id=delivery.public_id,
+            headers=trace_headers or None,
         )
     except Exception as error:  # any broker error is transient from our side
         return AttemptResult("retry", error=f"{type(error).__name__}: {error}"[:500])
@@ -90,7 +96,13 @@ def send_task(delivery: Delivery) -> AttemptResult:
 
 
 def delivery_send(delivery: Delivery, started: datetime) -> tuple[AttemptResult, float]:
-    """Send one leased delivery; the result and how long it took in milliseconds."""
+    """Send one leased delivery; the result and how long it took in milliseconds. The attempt's
+    span (when tracing) is current while it sends, and its context travels in the headers."""
     clock = time.perf_counter()
-    result = send_webhook(delivery, started) if delivery.kind == TargetKind.WEBHOOK else send_task(delivery)
+    with spans.delivery_attempt_span(delivery, workflow=delivery.workflow.name) as span:
+        if delivery.kind == TargetKind.WEBHOOK:
+            result = send_webhook(delivery, started, span.headers())
+        else:
+            result = send_task(delivery, span.headers())
+        span.attempted(outcome=result.outcome, status_code=result.status_code)
     return result, (time.perf_counter() - clock) * 1000

@@ -84,6 +84,9 @@ class ExceptionItem(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     # For an audit item: the probability its verdict was drawn with (estimates weigh it by 1/p).
     sampling_probability = models.FloatField(null=True, blank=True)
+    # The W3C traceparent of the span that raised it, when tracing is on: its wait, handling and
+    # deliveries join the agent's trace (exceptions_app/tracing/spans.py). Not captured state.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     # Queue position.
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.OPEN)

@@ -62,6 +62,11 @@ def approvers_of(item: ExceptionItem) -> list[dict]:
     return []
 
 
+def payload_trace_context(traceparent: str) -> dict:
+    """The agent's trace, for its resumed step to join (docs/integrations/opentelemetry.md)."""
+    return {"traceparent": traceparent} if traceparent else {}
+
+
 def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
     """What a resolution carries to the agent (webhook body, Celery task argument, feed entry). An item
     with a LangGraph interrupt also carries its ``human_response``: the graph resumes with it."""
@@ -85,6 +90,7 @@ def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
             "first_claimed_at": _iso(item.first_claimed_at),
             "resolved_at": _iso(item.resolved_at),
         },
+        **payload_trace_context(item.traceparent),
     }
     if item.interrupt is not None:
         payload["human_response"] = item_human_response(item)
@@ -103,6 +109,7 @@ def decision_payload(decision: GateDecision, *, public_id: str) -> dict:
         "final_output": decision.output if decision.verdict == "proceed" else None,
         "reasons": decision.reasons,
         "timestamps": {"decided_at": _iso(decision.created_at)},
+        **payload_trace_context(decision.traceparent),
     }
 
 

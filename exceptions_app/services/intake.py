@@ -40,6 +40,7 @@ from exceptions_app.services.bulk_copy import bulk_copy
 from exceptions_app.services.deliveries import deliveries_record_for_decisions
 from exceptions_app.services.local_cache import LocalCache
 from exceptions_app.services.priority import priority_compute
+from exceptions_app.tracing import spans
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,6 +229,7 @@ def _build_rows(prepared: _Prepared, *, principal: Principal, queues: _QueueCach
         callback_url=request.callback_url,
         idempotency_key=request.idempotency_key,
         request_fingerprint=prepared.fingerprint,
+        traceparent=spans.current_traceparent(),
         created_at=now,
     )
     if evaluation.verdict != Verdict.HOLD:
@@ -319,6 +321,7 @@ def _item_build(
         correlation_id=request.correlation_id,
         idempotency_key=request.idempotency_key if kind == ItemKind.REPORTED else None,
         request_fingerprint=fingerprint,
+        traceparent=spans.current_traceparent(),
         reasons=reasons,
         severity=severity,
         value_at_risk=request.value_at_risk,
@@ -380,6 +383,13 @@ def _replay(principal: Principal, key: str, request, fingerprint: str) -> Decisi
 
 def decision_submit(*, principal: Principal, request: DecisionRequest) -> DecisionOutcome:
     """Evaluate one output, record the decision, and hold it as an item when the policy says so."""
+    with spans.gate_span("tollgate.gate.decision", workflow=request.workflow) as span:
+        outcome = _decision_submit(principal, request)
+        span.decided(decision=outcome.decision, item=outcome.item, replayed=outcome.replayed)
+        return outcome
+
+
+def _decision_submit(principal: Principal, request: DecisionRequest) -> DecisionOutcome:
     scope = _WorkflowScope(principal)
     prepared = _prepare(scope, request)
     if request.idempotency_key:
@@ -418,7 +428,15 @@ def decision_submit(*, principal: Principal, request: DecisionRequest) -> Decisi
 def decisions_submit_batch(*, principal: Principal, requests: list) -> list:
     """Evaluate many outputs in one transaction. ``requests`` holds DecisionRequest objects, or an
     exception already raised for an entry that failed validation; each result is a DecisionOutcome
-    or that entry's DomainError, in order. One bad entry never stops the others."""
+    or that entry's DomainError, in order. One bad entry never stops the others. One span for the
+    batch, whose context its rows carry: a span per entry would cost more than the entry."""
+    with spans.gate_span("tollgate.gate.batch") as span:
+        results = _submit_batch(principal, requests)
+        span.batch_decided(results)
+        return results
+
+
+def _submit_batch(principal: Principal, requests: list) -> list:
     for _attempt in range(2):
         try:
             return _submit_batch_once(principal, requests)
@@ -499,6 +517,13 @@ def _submit_batch_once(principal: Principal, requests: list) -> list:
 
 def exception_report(*, principal: Principal, request: ReportRequest) -> ItemOutcome:
     """An agent reports a failure directly (no gate decision); it lands in the policy's queue."""
+    with spans.gate_span("tollgate.exception.report", workflow=request.workflow) as span:
+        outcome = _exception_report(principal, request)
+        span.decided(item=outcome.item, replayed=outcome.replayed)
+        return outcome
+
+
+def _exception_report(principal: Principal, request: ReportRequest) -> ItemOutcome:
     scope = _WorkflowScope(principal)
     workflow = scope.get(request.workflow)
     if request.callback_url:

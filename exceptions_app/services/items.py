@@ -29,6 +29,7 @@ from exceptions_app.services.audit import audit_record
 from exceptions_app.services.consensus import PENDING, consensus_vote, voted_on
 from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change
 from exceptions_app.services.judgements import judgement_record
+from exceptions_app.tracing import spans
 
 ESCALATION_PRIORITY_BOOST = 100
 MAX_SNOOZE = timedelta(days=30)
@@ -313,6 +314,7 @@ def item_resolve(
             return item
         if settled is not None:
             action, final_output, reason_code = settled.resolution, settled.final_output, settled.reason_code
+        spans.queue_wait_end(item, outcome=action, now=now)
         item_state_change(
             item,
             action="resolved",
@@ -402,12 +404,15 @@ def item_cancel(*, item_id: int, actor, reason: str = "") -> ExceptionItem:
         item = _locked_item(item_id)
         if item.status in TERMINAL_STATUSES:
             raise IllegalTransition(f"item {item_id} is {item.status} and can no longer be cancelled")
+        now = timezone.now()
+        spans.queue_wait_end(item, outcome="cancelled", now=now)
         item_state_change(
             item,
             action="cancelled",
             actor=actor,
             changes={"status": ItemStatus.CANCELLED, **CLAIM_CLEARED},
             payload={"reason": reason} if reason else {},
+            now=now,
         )
     return item
 

@@ -23,7 +23,11 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy.document import PolicyInvalid
 from exceptions_app.services.audit import audit_record
-from exceptions_app.services.deliveries import deliveries_record_for_items, delivery_record_event
+from exceptions_app.services.deliveries import (
+    deliveries_record_for_items,
+    delivery_record_event,
+    payload_trace_context,
+)
 from exceptions_app.services.policies import policy_publish
 
 WRONG = (Resolution.MODIFY, Resolution.REJECT)
@@ -57,6 +61,7 @@ def audit_failed_payload(item: ExceptionItem, *, public_id: str) -> dict:
         "judged_by": item.resolved_by.get_username() if item.resolved_by_id else None,
         "sampling_probability": item.sampling_probability,
         "timestamps": {"decided_at": _iso(item.raised_at), "judged_at": _iso(item.resolved_at)},
+        **payload_trace_context(item.traceparent),
     }
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from exceptions_app.models import ACTIVE_STATUSES, AuditEvent, ExceptionItem, ItemStatus, Resolution, SlaStage
 from exceptions_app.services.deliveries import deliveries_record_for_items
 from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change_build
+from exceptions_app.tracing import spans
 
 BATCH_SIZE = 500
 SLA_NEAR_PRIORITY_BOOST = 50
@@ -112,11 +113,13 @@ def items_expire(*, now: datetime | None = None) -> int:
         }
         return "expired", changes, {"fallback": fallback}
 
-    candidates = ExceptionItem.objects.select_related("policy_version", "workflow").filter(
+    candidates = ExceptionItem.objects.select_related("policy_version", "workflow", "queue").filter(
         status__in=ACTIVE_STATUSES, expires_at__isnull=False, expires_at__lte=now
     )
 
     def deliver(items, now):
+        for item in items:
+            spans.queue_wait_end(item, outcome="expired", now=now)
         deliveries_record_for_items(items=items, now=now)
 
     return _sweep(candidates, change, now, after=deliver)

@@ -1,0 +1,22 @@
+# The span context Tollgate stores with what it raised, when tracing is on (exceptions_app/tracing/spans.py).
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("exceptions_app", "0015_replay_runs"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="exceptionitem",
+            name="traceparent",
+            field=models.CharField(blank=True, default="", max_length=55),
+        ),
+        migrations.AddField(
+            model_name="gatedecision",
+            name="traceparent",
+            field=models.CharField(blank=True, default="", max_length=55),
+        ),
+    ]
