@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from kombu import Connection
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -161,7 +162,18 @@ def test_an_incoming_traceparent_runs_through_hold_wait_handling_and_the_webhook
     assert payload["traceparent"] == traceparent(decision)
 
 
-def test_a_celery_task_delivery_carries_the_trace_in_its_headers_and_payload(traced, agent_client, operator_client):
+@pytest.fixture
+def traced_with_celery():
+    exporter = tracer_with_memory(["django", "celery"])
+    yield exporter
+    tracing_uninstall()
+
+
+@pytest.mark.parametrize("instrumentations", ["django", "django and celery"])
+def test_a_celery_task_delivery_carries_the_trace_in_its_headers_and_payload(
+    instrumentations, request, agent_client, operator_client
+):
+    traced = request.getfixturevalue("traced" if instrumentations == "django" else "traced_with_celery")
     document = billing_document(callback_task="agent.resume_invoice", callback_queue="agent-traced")
     policy_publish(document=document, source="api")
     item_id = submit_held(agent_client)["exception"]["id"]
@@ -176,7 +188,11 @@ def test_a_celery_task_delivery_carries_the_trace_in_its_headers_and_payload(tra
     attempt = one(traced, "tollgate.delivery.attempt")
     decision = one(traced, "tollgate.gate.decision")
     assert attempt.kind.name == "PRODUCER"
-    assert message.headers["traceparent"] == traceparent(attempt)
+    # Celery's instrumentation, when on, puts its publish span (a child of the attempt) in between.
+    (carried,) = [span for span in traced.get_finished_spans() if traceparent(span) == message.headers["traceparent"]]
+    assert carried is attempt or parent_id(carried) == hex_ids(attempt)[1]
+    assert hex_ids(carried)[0] == CALLER_TRACE
+    assert not trace.get_current_span().get_span_context().is_valid  # nothing left current after the publish
     assert message.payload[0][0]["traceparent"] == traceparent(decision)
     assert one(traced, "tollgate.queue.wait").attributes["tollgate.outcome"] == "modify"
 
@@ -251,3 +267,20 @@ def test_the_server_turns_tracing_on_from_otel_variables(asgi_server_factory, ag
     assert '"name": "tollgate.gate.decision"' in log
     assert f'"trace_id": "0x{CALLER_TRACE}"' in log
     assert "Traceback" not in log
+
+
+@pytest.mark.worker
+def test_a_traced_worker_delivers_in_the_callers_trace(traced, agent_client, operator_client, receiver, worker_factory):
+    """The delivery runs in a real worker process, traced by its OTEL_* variables: the receiver gets a
+    traceparent in the caller's trace, for the worker's attempt span (not one of this process's)."""
+    start_worker, _ = worker_factory
+    start_worker("traced", OTEL_TRACES_EXPORTER="console", OTEL_BSP_SCHEDULE_DELAY="100")
+    item_id = submit_held(agent_client, callback_url=receiver.url)["exception"]["id"]
+    claim_and_resolve(operator_client, item_id)
+
+    receiver.wait_for(lambda r: len(r.received) == 1, timeout=20)
+    header = receiver.received[0].headers["traceparent"]
+    version, trace_id, span_id, flags = header.split("-")
+    assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
+    assert span_id not in {hex_ids(span)[1] for span in traced.get_finished_spans()}
+    assert receiver.received[0].json["traceparent"] == traceparent(one(traced, "tollgate.gate.decision"))
