@@ -2,6 +2,7 @@
 Redis on loopback, with the database's limit for the same rows measured in the same run (issue 25).
 
     .venv/bin/python bench/intake.py [--quick] [--duration S] [--batches N] [--profiles small,typical,large]
+                                     [--tracing off|on|all]
 
 Creates the database tollgate_bench afresh, loads policies/, makes an agent token and starts gunicorn on a free
 127.0.0.1 port. Then, for each payload profile (bench/intake_payloads.py: ``small`` ~0.5 KB, ``typical`` ~2 KB
@@ -39,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, intake_limit
+from bench import common, intake_limit, tracing
 from bench import intake_payloads as payloads
 
 DATABASE = "tollgate_bench"
@@ -475,6 +476,7 @@ def main() -> int:
     )
     parser.add_argument("--database", default=DATABASE, help="the bench database (recreated)")
     parser.add_argument("--redis-db", type=int, default=14, help="the Redis database the server uses")
+    parser.add_argument("--tracing", choices=tracing.MODES, default="off", help="server traced? (bench/tracing.py)")
     args = parser.parse_args()
     DATABASE, args_clients = args.database, args.clients
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally that stops gunicorn
@@ -492,7 +494,8 @@ def main() -> int:
     common.database_prepare(env, DATABASE, ("apply_policies", str(policies)))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
 
-    server = common.Gunicorn(env, workers=args.workers, threads=args.threads)
+    sink = tracing.sink_for(args.tracing)
+    server = common.Gunicorn(tracing.server_env(env, args.tracing, sink), workers=args.workers, threads=args.threads)
     runs = []
     try:
         server.start()
@@ -538,6 +541,7 @@ def main() -> int:
     rows = table(runs)
     paced_shape = f"{args.paced_rate:.0f}/s offered, {PACED_CLIENTS} clients, {duration:.0f} s, open loop, small mix"
     rows += paced_rows(paced, args.paced_rate, paced_shape)
+    rows.append(tracing.report_row(args.tracing, sink, tracing.decisions_of(runs, paced)))
     common.table_print(rows)
     if server_errors:
         print(f"\ngunicorn log ({server.log}):\n{server.log_tail()}", file=sys.stderr)

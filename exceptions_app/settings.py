@@ -388,6 +388,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Tracing is off unless OTEL_* variables turn it on (exceptions_app/tracing/configuration.py). With it on,
+# a span per database query too (psycopg's instrumentation): off by default, as it costs more than the rest.
+TOLLGATE_TRACE_QUERIES = env_bool("TOLLGATE_TRACE_QUERIES", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,8 @@ the SDK itself: ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` (the reso
 ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG`` (sampling), ``OTEL_BSP_*`` (batching),
 ``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, timeout). ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``
 (``django``, ``celery``, ``psycopg``) leaves instrumentations out, as ``opentelemetry-instrument``
-does. An exporter name that nothing provides stops the process at start-up.
+does; psycopg's is on only with ``TOLLGATE_TRACE_QUERIES=true``. An exporter name that nothing
+provides stops the process at start-up.
 """
 
 import os
@@ -63,9 +64,11 @@ def exporters_from_env(environ: Mapping[str, str]) -> list["SpanExporter"]:
     return exporters
 
 
-def instrumentations_wanted(environ: Mapping[str, str]) -> list[str]:
+def instrumentations_wanted(environ: Mapping[str, str], *, queries: bool) -> list[str]:
+    """Django's and Celery's instrumentation, and psycopg's only with ``queries`` (TOLLGATE_TRACE_QUERIES):
+    a span per query costs more than all the others together (docs/integrations/opentelemetry.md)."""
     disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
-    return [name for name in INSTRUMENTATIONS if name not in disabled]
+    return [name for name in INSTRUMENTATIONS if name not in disabled and (queries or name != "psycopg")]
 
 
 def _instrument(name: str, provider: "TracerProvider") -> None:
@@ -123,6 +126,7 @@ def tracing_start(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     if not tracing_wanted(environ) or spans.tracing_enabled():
         return False
+    from django.conf import settings
     from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -135,5 +139,7 @@ def tracing_start(environ: Mapping[str, str] | None = None) -> bool:
     for exporter in exporters_from_env(environ):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    tracing_install(provider, instrumentations=instrumentations_wanted(environ))
+    tracing_install(
+        provider, instrumentations=instrumentations_wanted(environ, queries=settings.TOLLGATE_TRACE_QUERIES)
+    )
     return True

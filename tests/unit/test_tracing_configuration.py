@@ -44,8 +44,13 @@ def test_an_exporter_nothing_provides_stops_the_start_with_its_name():
 
 
 def test_instrumentations_can_be_left_out_as_opentelemetry_instrument_does():
-    assert instrumentations_wanted({}) == ["django", "celery", "psycopg"]
-    assert instrumentations_wanted({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg, django"}) == ["celery"]
+    assert instrumentations_wanted({}, queries=True) == ["django", "celery", "psycopg"]
+    disabled = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg, django"}
+    assert instrumentations_wanted(disabled, queries=True) == ["celery"]
+
+
+def test_query_spans_only_when_asked_for():
+    assert instrumentations_wanted({}, queries=False) == ["django", "celery"]
 
 
 def test_traceparent_of_an_invalid_context_is_empty():
