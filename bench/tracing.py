@@ -2,8 +2,9 @@
 
 On means: ``OTEL_TRACES_EXPORTER=otlp`` (HTTP/protobuf) to a local OTLP sink in the benchmark's own
 process, sampling ratio 1 (``OTEL_TRACES_SAMPLER=traceidratio``, ``OTEL_TRACES_SAMPLER_ARG=1``), and the
-default instrumentations (Django, Celery); ``queries`` adds a span per database query
-(``TOLLGATE_TRACE_QUERIES=true``, psycopg's instrumentation). So the server pays for everything a traced
+default instrumentation (Celery's, and Tollgate's own middleware reading ``traceparent``); ``all``
+adds Django's (a server span per request) and psycopg's (a span per query):
+``TOLLGATE_TRACE_INSTRUMENTATIONS=celery,django,psycopg``. So the server pays for everything a traced
 deployment pays for: creating every span, batching, encoding protobuf and POSTing it. The sink answers
 200 at once and counts the spans it received (its parse runs in the benchmark process, not the server's).
 The benchmark's requests carry no ``traceparent``: each request starts its own trace.
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-MODES = ("off", "on", "queries")
+MODES = ("off", "on", "all")
 
 
 class OtlpSink:
@@ -62,7 +63,7 @@ def sink_for(mode: str) -> OtlpSink | None:
 def server_env(env: dict, mode: str, sink: OtlpSink | None) -> dict:
     """The server's environment: without any OTEL_* variable, or traced into ``sink``."""
     env = {name: value for name, value in env.items() if not name.startswith("OTEL_")}
-    env["TOLLGATE_TRACE_QUERIES"] = "true" if mode == "queries" else "false"
+    env["TOLLGATE_TRACE_INSTRUMENTATIONS"] = "celery,django,psycopg" if mode == "all" else "celery"
     if sink is not None:
         env.update(
             OTEL_TRACES_EXPORTER="otlp",

@@ -1,10 +1,10 @@
 """What tracing costs the intake: bench/intake.py with the server untraced, then traced, compared.
 
-    .venv/bin/python bench/tracing_overhead.py [--repeat N] [--traced on|queries] [intake.py arguments, default --quick]
+    .venv/bin/python bench/tracing_overhead.py [--repeat N] [--traced on|all] [intake.py arguments, default --quick]
 
 Runs ``bench/intake.py --tracing off`` and ``--tracing on`` alternately ``--repeat`` times (traced: OTLP
-to a local sink, sampling ratio 1, Django's and Celery's instrumentation, and with ``--traced queries``
-a span per database query too; bench/tracing.py), keeps
+to a local sink, sampling ratio 1, Celery's instrumentation, and with ``--traced all`` Django's and
+psycopg's too; bench/tracing.py), keeps
 each run's results, and compares the medians: server CPU per decision (gunicorn + PostgreSQL, the figure
 that stays meaningful when other work shares the machine), single-decision throughput and latency, batch
 throughput. Target (issue 22): under 10% more CPU per decision with tracing on. Writes
@@ -87,7 +87,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="off/on pairs, alternated; medians compared")
     parser.add_argument("--database", default="tollgate_bench", help="intake.py's bench database (recreated)")
-    parser.add_argument("--traced", choices=["on", "queries"], default="on", help="what the traced runs trace")
+    parser.add_argument("--traced", choices=["on", "all"], default="on", help="what the traced runs trace")
     args, intake_arguments = parser.parse_known_args()
     intake_arguments = [*(intake_arguments or ["--quick"]), "--database", args.database]
     loadavg_before = os.getloadavg()

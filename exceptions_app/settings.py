@@ -389,8 +389,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Tracing is off unless OTEL_* variables turn it on (exceptions_app/tracing/configuration.py). With it on,
-# a span per database query too (psycopg's instrumentation): off by default, as it costs more than the rest.
-TOLLGATE_TRACE_QUERIES = env_bool("TOLLGATE_TRACE_QUERIES", False)
+# these instrumentations too (celery, django, psycopg); django's and psycopg's cost more than the target allows.
+TOLLGATE_TRACE_INSTRUMENTATIONS = env_list("TOLLGATE_TRACE_INSTRUMENTATIONS", ["celery"])
 
 LOGGING = {
     "version": 1,

@@ -8,9 +8,10 @@ other than ``none``, or an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT``
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``; the exporter is then ``otlp``). Everything else is read by
 the SDK itself: ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` (the resource),
 ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG`` (sampling), ``OTEL_BSP_*`` (batching),
-``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, timeout). ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``
-(``django``, ``celery``, ``psycopg``) leaves instrumentations out, as ``opentelemetry-instrument``
-does; psycopg's is on only with ``TOLLGATE_TRACE_QUERIES=true``. An exporter name that nothing
+``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, timeout). Instrumentations: Celery's by default,
+Django's and psycopg's when ``TOLLGATE_TRACE_INSTRUMENTATIONS`` names them;
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` leaves any out, as ``opentelemetry-instrument`` does.
+Without Django's, our middleware reads the caller's ``traceparent``. An exporter name that nothing
 provides stops the process at start-up.
 """
 
@@ -18,6 +19,8 @@ import os
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
 
 from exceptions_app.tracing import spans
 
@@ -64,11 +67,18 @@ def exporters_from_env(environ: Mapping[str, str]) -> list["SpanExporter"]:
     return exporters
 
 
-def instrumentations_wanted(environ: Mapping[str, str], *, queries: bool) -> list[str]:
-    """Django's and Celery's instrumentation, and psycopg's only with ``queries`` (TOLLGATE_TRACE_QUERIES):
-    a span per query costs more than all the others together (docs/integrations/opentelemetry.md)."""
+def instrumentations_wanted(environ: Mapping[str, str], *, chosen: list[str]) -> list[str]:
+    """The instrumentations ``TOLLGATE_TRACE_INSTRUMENTATIONS`` chose, less those
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` leaves out. Django's and psycopg's are not on by
+    default: a server span per request and a span per query cost more than the 10% the intake may
+    spend on tracing (docs/integrations/opentelemetry.md)."""
+    unknown = sorted(set(chosen) - set(INSTRUMENTATIONS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"TOLLGATE_TRACE_INSTRUMENTATIONS: unknown {', '.join(unknown)}; choose among {', '.join(INSTRUMENTATIONS)}"
+        )
     disabled = {name.strip() for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
-    return [name for name in INSTRUMENTATIONS if name not in disabled and (queries or name != "psycopg")]
+    return [name for name in INSTRUMENTATIONS if name in chosen and name not in disabled]
 
 
 def _instrument(name: str, provider: "TracerProvider") -> None:
@@ -139,7 +149,6 @@ def tracing_start(environ: Mapping[str, str] | None = None) -> bool:
     for exporter in exporters_from_env(environ):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    tracing_install(
-        provider, instrumentations=instrumentations_wanted(environ, queries=settings.TOLLGATE_TRACE_QUERIES)
-    )
+    chosen = settings.TOLLGATE_TRACE_INSTRUMENTATIONS
+    tracing_install(provider, instrumentations=instrumentations_wanted(environ, chosen=chosen))
     return True

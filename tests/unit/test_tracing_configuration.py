@@ -1,6 +1,7 @@
 """Which OTEL_* variables turn tracing on, and which exporters and instrumentations they ask for."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -43,14 +44,16 @@ def test_an_exporter_nothing_provides_stops_the_start_with_its_name():
         exporters_from_env({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
 
 
-def test_instrumentations_can_be_left_out_as_opentelemetry_instrument_does():
-    assert instrumentations_wanted({}, queries=True) == ["django", "celery", "psycopg"]
+def test_instrumentations_are_chosen_and_can_be_left_out_as_opentelemetry_instrument_does():
+    assert instrumentations_wanted({}, chosen=["celery"]) == ["celery"]
+    assert instrumentations_wanted({}, chosen=["psycopg", "celery", "django"]) == ["django", "celery", "psycopg"]
     disabled = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg, django"}
-    assert instrumentations_wanted(disabled, queries=True) == ["celery"]
+    assert instrumentations_wanted(disabled, chosen=["psycopg", "celery", "django"]) == ["celery"]
 
 
-def test_query_spans_only_when_asked_for():
-    assert instrumentations_wanted({}, queries=False) == ["django", "celery"]
+def test_an_unknown_instrumentation_stops_the_start_with_its_name():
+    with pytest.raises(ImproperlyConfigured, match="flask"):
+        instrumentations_wanted({}, chosen=["celery", "flask"])
 
 
 def test_traceparent_of_an_invalid_context_is_empty():
