@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("exceptions_app", "0021_item_interrupt"),
+        ("exceptions_app", "0022_votes"),
     ]
 
     operations = [
