@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("exceptions_app", "0022_votes"),
+        ("exceptions_app", "0023_captured_state_lz4"),
     ]
 
     operations = [
