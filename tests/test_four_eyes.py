@@ -57,6 +57,8 @@ def test_two_distinct_approvers_resolve_and_the_delivery_names_both(
         True,
     )
     assert [vote["by"] for vote in consensus["votes"]] == ["olga"]
+    assert second_operator_client.get(item_url(item_id)).json()["consensus"] == consensus  # what otto reads first
+    assert "consensus" not in agent_client.get(item_url(item_id)).json()  # the agent waits; the votes are not its
     assert not Delivery.objects.filter(item_id=item_id).exists()
 
     second = decide(second_operator_client, item_id)

@@ -11,7 +11,8 @@ from exceptions_app.api.permissions import IsAgent, IsAgentOrPerson, principal_o
 from exceptions_app.api.presenters import decision_present, item_present, item_present_to, resolutions_hidden_from
 from exceptions_app.api.views_operators import ExceptionListView
 from exceptions_app.errors import DomainError, InvalidInput
-from exceptions_app.selectors import item_visible_check, item_visible_get
+from exceptions_app.models import Role
+from exceptions_app.selectors import item_consensus, item_visible_check, item_visible_get
 from exceptions_app.services.intake import (
     DecisionRequest,
     ReportRequest,
@@ -167,7 +168,10 @@ class ExceptionDetailView(APIView):
             current = item_visible_get(principal=principal, item_id=item_id)
             hidden_until = resolutions_hidden_from(principal, [current]).get(item_id)
             if final or (current.is_terminal and hidden_until is None):
-                return Response(item_present(current, captured=True, hidden_until=hidden_until))
+                shown = item_present(current, captured=True, hidden_until=hidden_until)
+                if principal.role != Role.AGENT:  # a person working it sees where its votes stand
+                    shown["consensus"] = item_consensus(current)
+                return Response(shown)
             if hidden_until is not None:  # decided, and may still be undone: look again when it stands
                 return NotYet.until(hidden_until)
             return None
