@@ -284,3 +284,33 @@ def test_a_traced_worker_delivers_in_the_callers_trace(traced, agent_client, ope
     assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
     assert span_id not in {hex_ids(span)[1] for span in traced.get_finished_spans()}
     assert receiver.received[0].json["traceparent"] == traceparent(one(traced, "tollgate.gate.decision"))
+
+
+@pytest.mark.timeout(120)
+def test_an_mcp_request_review_joins_the_agents_trace(asgi_server_factory, agent_client):
+    """An agent calling request_review over MCP with a ``traceparent`` header: the gate's span, whose
+    context the decision stores, is in the agent's trace (MCP is served outside Django, so no
+    instrumentation reads the header for it)."""
+    from mcp.client.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    from exceptions_app.services.tokens import principal_ensure, token_create
+    from tests.fixtures.loops import run_in_new_loop
+
+    server = asgi_server_factory(OTEL_TRACES_EXPORTER="console", OTEL_BSP_SCHEDULE_DELAY="100")
+    token = token_create(principal=principal_ensure(name="mcp-traced", role="agent", workflows=[BILLING]))[1]
+    headers = {"Authorization": f"Bearer {token}", "traceparent": TRACEPARENT}
+
+    async def scenario():
+        http = create_mcp_http_client(headers=headers)
+        async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            body = decision_body(confidence=0.99, correlation_id="mcp-traced")
+            return await client.call_tool("request_review", {**body, "wait_seconds": 0})
+
+    result = run_in_new_loop(scenario())
+
+    assert not result.is_error, result.content
+    decision = GateDecision.objects.get(correlation_id="mcp-traced")
+    assert decision.traceparent.startswith(f"00-{CALLER_TRACE}-"), decision.traceparent
+    assert decision.traceparent.split("-")[2] != CALLER_SPAN  # the gate's own span, a child of the agent's

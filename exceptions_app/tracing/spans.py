@@ -242,6 +242,14 @@ def request_context_attach(meta: dict) -> object | None:
     return context.attach(context_from(header, meta.get("HTTP_TRACESTATE", "")))
 
 
+def caller_context_attach(traceparent: str, tracestate: str = "") -> object | None:
+    """Make a caller's trace context current where no instrumentation reads the request (the MCP
+    endpoint, outside Django), whenever tracing is on; a token to detach."""
+    if _tracer is None or not traceparent:
+        return None
+    return context.attach(context_from(traceparent, tracestate))
+
+
 def request_context_detach(token: object | None) -> None:
     if token is not None:
         context.detach(token)

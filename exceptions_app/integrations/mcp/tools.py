@@ -30,6 +30,7 @@ from exceptions_app.errors import DomainError
 from exceptions_app.models import Principal, Role, Workflow
 from exceptions_app.selectors import item_visible_get
 from exceptions_app.services.intake import DecisionRequest, ReportRequest, decision_submit, exception_report
+from exceptions_app.tracing import spans
 from exceptions_app.waits.hub import WaitersFull, item_key, wait_hub
 
 # As ``GET /api/v1/exceptions/{id}?wait=``: waiting costs no thread, so five minutes per call.
@@ -98,13 +99,16 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-async def _db(function, /, **kwargs):
-    """Run ``function`` on the pool; its database connection goes back before the thread does."""
+async def _db(function, /, *, caller_trace: tuple[str, str] = ("", ""), **kwargs):
+    """Run ``function`` on the pool; its database connection goes back before the thread does.
+    ``caller_trace`` (``traceparent``, ``tracestate``): the agent's trace, which the gate's span joins."""
 
     def run():
+        token = spans.caller_context_attach(*caller_trace)
         try:
             return function(**kwargs)
         finally:
+            spans.request_context_detach(token)
             close_old_connections()
 
     return await asyncio.get_running_loop().run_in_executor(_pool(), run)
@@ -116,6 +120,14 @@ def _principal(ctx: Context) -> Principal:
     if principal is None or principal.role != Role.AGENT:
         raise ToolError("this tool needs an agent token")
     return principal
+
+
+def _caller_trace(ctx: Context) -> tuple[str, str]:
+    """The ``traceparent`` and ``tracestate`` headers of the agent's MCP request, as the REST API reads them."""
+    request = ctx.request_context.request
+    if request is None:
+        return "", ""
+    return request.headers.get("traceparent", ""), request.headers.get("tracestate", "")
 
 
 def _fields_message(fields: list[dict]) -> str:
@@ -256,7 +268,7 @@ async def request_review(
         },
     )
     try:
-        submitted = await _db(_submit, principal=principal, data=data)
+        submitted = await _db(_submit, caller_trace=_caller_trace(ctx), principal=principal, data=data)
     except DomainError as error:
         raise _refused(error) from None
     verdict, item = submitted["verdict"], submitted["item"]
@@ -329,7 +341,7 @@ async def report_exception(
         },
     )
     try:
-        shown = await _db(_report, principal=principal, data=data)
+        shown = await _db(_report, caller_trace=_caller_trace(ctx), principal=principal, data=data)
     except DomainError as error:
         raise _refused(error) from None
     return _item_result(shown)
