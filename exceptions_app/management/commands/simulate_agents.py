@@ -219,9 +219,15 @@ class Command(BaseCommand):
 
     def _auto_round(self, tollgate: TollgateClient, name: str, share: float, delay: tuple[float, float]) -> None:
         page = tollgate.request("GET", "/api/v1/exceptions", params={"status": "open", "page_size": 50})
-        # Every audit sample is judged (quickly: a yes or no), and a share of the holds.
+        # Every audit sample is judged (quickly: a yes or no), and a share of the holds. One operator
+        # takes holds first and the other audits first, so neither starves the other: with the
+        # policies auditing 30% of proceeds, audits alone would keep both busy and no hold would move.
         audits = [item for item in page["results"] if item.get("kind") == "audit"]
-        mine = audits or [item for item in page["results"] if (item["id"] * 7919) % 100 < share * 100]
+        holds = [
+            item for item in page["results"] if item.get("kind") != "audit" and (item["id"] * 7919) % 100 < share * 100
+        ]
+        first, then = (holds, audits) if name == AUTO_OPERATORS[0] else (audits, holds)
+        mine = first or then
         claimed = None
         for item in sorted(mine, key=lambda entry: entry["due_at"])[:5]:
             try:
