@@ -34,12 +34,13 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
+from exceptions_app.simulation.local_server import LocalHTTPServer
 
 DATABASE = "tollgate_bench_delivery"
 REDIS_DB = 14  # the benches' Redis database (they run one after another; this one is flushed)
@@ -84,8 +85,7 @@ def receiver_main(port, count, stop, out_path: str) -> None:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer((common.HOST, 0), Handler)
-    server.daemon_threads = True
+    server = LocalHTTPServer((common.HOST, 0), Handler)
     port.value = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()

@@ -11,9 +11,11 @@ The benchmark's requests carry no ``traceparent``: each request starts its own t
 """
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from exceptions_app.simulation.local_server import LocalHTTPServer
 
 MODES = ("off", "on", "all")
 
@@ -24,8 +26,7 @@ class OtlpSink:
     def __init__(self) -> None:
         self.spans = self.requests = self.bytes = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = LocalHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

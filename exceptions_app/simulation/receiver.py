@@ -2,11 +2,12 @@
 
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from exceptions_app.client import verify_webhook
+from exceptions_app.simulation.local_server import LocalHTTPServer
 
 
 class ResolutionReceiver:
@@ -15,8 +16,7 @@ class ResolutionReceiver:
         self._on_resolution = on_resolution
         self._seen: set[str] = set()
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
+        self.server = LocalHTTPServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tollgate/resolutions"
 
     def _verify(self, body: bytes, headers: dict) -> dict | None:
