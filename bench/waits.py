@@ -34,6 +34,7 @@ import psycopg
 from bench import common, intake
 
 DATABASE = "tollgate_bench_waits"
+OPERATORS = ("bench-operator", "bench-checker")  # two people: four-eyes items need both
 WORKFLOW = "billing.invoice_adjustment"
 WAIT_SECONDS = 300
 PROCFILE = dict(workers=2, threads=8)
@@ -173,17 +174,20 @@ def django_setup(env: dict) -> None:
 
 
 def resolve_paced(item_ids: list[int], rate: float) -> dict[int, float]:
-    """Claim and approve each item, ``rate`` a second; the time each resolving transaction committed."""
-    from exceptions_app.models import Principal
+    """Claim and approve each item, ``rate`` a second; the time each resolving transaction committed.
+    An item under four eyes (the policies' large amounts) takes a second person's approval."""
+    from exceptions_app.models import ItemStatus, Principal
     from exceptions_app.services.items import item_claim, item_resolve
 
-    operator = Principal.objects.get(user__username="bench-operator")
+    people = [Principal.objects.get(user__username=name) for name in OPERATORS]
     committed: dict[int, float] = {}
     began = time.monotonic()
     for n, item_id in enumerate(item_ids):
         time.sleep(max(0.0, began + n / rate - time.monotonic()))
-        item_claim(item_id=item_id, principal=operator)
-        item_resolve(item_id=item_id, principal=operator, action="approve")
+        for person in people:
+            item_claim(item_id=item_id, principal=person)
+            if item_resolve(item_id=item_id, principal=person, action="approve").status == ItemStatus.RESOLVED:
+                break
         committed[item_id] = time.time()
     return committed
 
@@ -228,7 +232,8 @@ def main() -> int:
     env = common.bench_env(DATABASE)
     common.database_prepare(env, DATABASE, ("apply_policies", "policies/"), ("seed_demo",))
     token = common.manage(env, "create_token", "bench-agent", "--role", "agent", "--workflows", WORKFLOW).strip()
-    common.manage(env, "create_token", "bench-operator", "--role", "operator", "--teams", "finance")
+    for name in OPERATORS:
+        common.manage(env, "create_token", name, "--role", "operator", "--teams", "finance")
     django_setup(env)
     rng = random.Random(20261207)
     bodies = [intake.json.dumps(intake.decision(rng, 100_000 + n)).encode() for n in range(2000)]
