@@ -304,6 +304,8 @@ else:
 CELERY_BROKER_TRANSPORT = None
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport without its crash when a connection closes mid-outage (exceptions_app/broker_redis.py).
+    CELERY_BROKER_TRANSPORT = "exceptions_app.broker_redis:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
