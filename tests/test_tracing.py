@@ -314,3 +314,18 @@ def test_an_mcp_request_review_joins_the_agents_trace(asgi_server_factory, agent
     decision = GateDecision.objects.get(correlation_id="mcp-traced")
     assert decision.traceparent.startswith(f"00-{CALLER_TRACE}-"), decision.traceparent
     assert decision.traceparent.split("-")[2] != CALLER_SPAN  # the gate's own span, a child of the agent's
+
+
+@pytest.mark.parametrize("model", [GateDecision, ExceptionItem])
+def test_rows_written_by_sql_that_does_not_name_traceparent_get_it_empty(model):
+    # The replay and capacity benchmarks load rows by COPY with their own column lists: with only a
+    # Python default, the new column broke them with a NOT NULL violation.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_default FROM information_schema.columns"
+            " WHERE table_name = %s AND column_name = 'traceparent'",
+            [model._meta.db_table],
+        )
+        assert cursor.fetchone()[0].startswith("''")

@@ -1,4 +1,6 @@
 # The span context Tollgate stores with what it raised, when tracing is on (exceptions_app/tracing/spans.py).
+# A database default too: rows written by SQL that does not name the column (COPY, the benchmarks' loaders,
+# an operator's backfill) get the empty value rather than a NOT NULL violation.
 
 from django.db import migrations, models
 
@@ -12,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="exceptionitem",
             name="traceparent",
-            field=models.CharField(blank=True, default="", max_length=55),
+            field=models.CharField(blank=True, default="", db_default="", max_length=55),
         ),
         migrations.AddField(
             model_name="gatedecision",
             name="traceparent",
-            field=models.CharField(blank=True, default="", max_length=55),
+            field=models.CharField(blank=True, default="", db_default="", max_length=55),
         ),
     ]

@@ -27,7 +27,7 @@ class GateDecision(models.Model):
     # The probability this verdict was sampled for audit, when its policy samples it; null otherwise.
     audit_probability = models.FloatField(null=True, blank=True)
     # The W3C traceparent of the gate's span for it, when tracing is on (exceptions_app/tracing/spans.py).
-    traceparent = models.CharField(max_length=55, blank=True, default="")
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

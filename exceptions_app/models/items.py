@@ -86,7 +86,7 @@ class ExceptionItem(models.Model):
     sampling_probability = models.FloatField(null=True, blank=True)
     # The W3C traceparent of the span that raised it, when tracing is on: its wait, handling and
     # deliveries join the agent's trace (exceptions_app/tracing/spans.py). Not captured state.
-    traceparent = models.CharField(max_length=55, blank=True, default="")
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
 
     # Queue position.
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.OPEN)
