@@ -4,7 +4,7 @@ When Redis goes away while a worker holds an unacknowledged message, the worker 
 connection. kombu's Redis channel first drops its connection pool, then restores the unacknowledged
 messages, which builds a new pool from the connection's parameters; by then the connection has let go
 of them, and ``AttributeError: 'NoneType' object has no attribute 'hostname'`` ended the worker as an
-"Unrecoverable error" (about 1 outage in 3 under load here). Worse, that shutdown could hang for good,
+"Unrecoverable error" (in 3 of 5 outage tests with both cores busy). Worse, that shutdown could hang for good,
 Celery's pool waiting on a child that waited on it, so the supervisor had nothing to restart: in CI, 543
 deliveries waited on a worker that never came back.
 
