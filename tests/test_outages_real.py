@@ -245,8 +245,8 @@ def test_a_postgresql_outage_answers_json_503s_and_each_retry_is_stored_once(bil
 
 # Workers run as the Procfile runs them: under exceptions_app.supervise. When Redis dropped the connection
 # while a late-acknowledged task was in flight, kombu's Redis transport ended the worker with "Unrecoverable
-# error: AttributeError" as it restored or acknowledged that message on the lost connection (5 outages in 8
-# under load here), and in CI on 2026-12-07 that worker then hung in its shutdown, so nothing restarted it
+# error: AttributeError" as it restored or acknowledged that message on the lost connection (3 of 5
+# runs with both cores busy), and in CI on 2026-12-07 that worker then hung in its shutdown, so nothing restarted it
 # and 543 deliveries waited. exceptions_app/broker_redis.py keeps the worker up; this test says so.
 def test_a_redis_outage_still_records_decisions_and_delivers_them_all_when_it_returns(
     billing_workflow, web, receiver, test_database_url, tmp_path

@@ -51,6 +51,12 @@ def _as_when_the_connection_was_lost(connection, channel) -> None:
     connection.transport.client = None
 
 
+def _as_when_a_task_finished_after_the_loss(channel) -> None:
+    # A task that ran through the outage is acknowledged after the worker reconnected, on the old channel.
+    channel._disconnect_pools()
+    channel.connection = None
+
+
 def test_the_stock_transport_crashes_closing_such_a_channel(redis_url):
     # The premise: if kombu fixed this, the test below proves nothing and broker_redis can go.
     connection, channel = _channel_holding_an_unacked_message(redis_url, STOCK)
@@ -81,18 +87,15 @@ def test_ours_still_restores_unacked_messages_on_an_ordinary_close(redis_url):
 
 
 def test_the_stock_transport_crashes_acknowledging_on_a_lost_connection(redis_url):
-    # A task that ran through the outage is acknowledged after the worker reconnected, on the old channel.
     _, channel, message = _channel_holding_an_unacked_message(redis_url, STOCK, with_message=True)
-    channel._disconnect_pools()
-    channel.connection = None
+    _as_when_a_task_finished_after_the_loss(channel)
     with pytest.raises(AttributeError, match="client"):
         message.ack()
 
 
 def test_ours_acknowledges_on_a_lost_connection_without_crashing(redis_url, caplog):
     _, channel, message = _channel_holding_an_unacked_message(redis_url, OURS, with_message=True)
-    channel._disconnect_pools()
-    channel.connection = None
+    _as_when_a_task_finished_after_the_loss(channel)
 
     message.ack()
 
