@@ -36,8 +36,10 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 
 axe: $(AXE)
 
+# collectstatic runs with DEBUG=false, as the tests do: after `make run`, data/local.env says DEBUG=true and
+# collectstatic then wrote no manifest, so every page the tests rendered failed (60 tests).
 test: $(VENV)/.dev $(AXE)
-	SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	DEBUG=false SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	DEBUG=$${DEBUG:-false} SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DJANGO_ALLOW_ASYNC_UNSAFE=true TOLLGATE_CALLBACK_ALLOW=127.0.0.1 \
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -50,7 +52,7 @@ FAST_TESTS ?= tests/test_lifecycle_api.py tests/test_gate_verdicts.py tests/test
 # The pages the fast tests render name their static files through the manifest collectstatic writes.
 STATIC_MANIFEST := staticfiles/staticfiles.json
 $(STATIC_MANIFEST): $(VENV)/.dev $(shell find static -type f)
-	SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	DEBUG=false SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 
 test-fast: $(VENV)/.dev $(STATIC_MANIFEST)
 	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=unit-tests-only $(BIN)/pytest -q -p no:cacheprovider tests/unit
