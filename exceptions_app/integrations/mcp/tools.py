@@ -229,17 +229,20 @@ def _given(**arguments) -> dict:
     return {name: value for name, value in arguments.items() if value is not None}
 
 
+def _item_outcome(shown: dict) -> dict:
+    """What both results say of a held item: where it stands and, once decided, what to act on."""
+    return {
+        "exception_id": shown["id"],
+        "status": shown["status"],
+        "final": _terminal(shown),
+        "final_output": _final_output(shown),
+        "resolution": _resolution(shown),
+        "message": _item_message(shown),
+    }
+
+
 def _item_result(shown: dict) -> ItemResult:
-    return ItemResult(
-        exception_id=shown["id"],
-        workflow=shown["workflow"],
-        status=shown["status"],
-        queue=shown["queue"],
-        final=_terminal(shown),
-        final_output=_final_output(shown),
-        resolution=_resolution(shown),
-        message=_item_message(shown),
-    )
+    return ItemResult(**_item_outcome(shown), workflow=shown["workflow"], queue=shown["queue"])
 
 
 async def request_review(
@@ -285,15 +288,7 @@ async def request_review(
             message="proceed: act on the output" if proceed else "reject: do not act on the output",
         )
     shown = await _wait_for_final(ctx, principal, item["id"], wait_seconds)
-    return ReviewResult(
-        **common,
-        exception_id=shown["id"],
-        status=shown["status"],
-        final=_terminal(shown),
-        final_output=_final_output(shown),
-        resolution=_resolution(shown),
-        message=_item_message(shown),
-    )
+    return ReviewResult(**common, **_item_outcome(shown))
 
 
 async def get_resolution(
