@@ -7,6 +7,7 @@ nudges again whenever something is due, so a lost message or a killed worker del
 but never loses it.
 """
 
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -198,6 +199,33 @@ def _new_delivery(
     )
 
 
+def _routed_delivery(
+    *,
+    workflow,
+    document: dict,
+    callback_url: str,
+    build_payload,
+    now: datetime,
+    item=None,
+    hold: timedelta = timedelta(),
+) -> Delivery:
+    """An unsaved outbox row sent where the workflow's resolutions go (``_target``), with a new
+    public id; ``build_payload(public_id=...)`` makes its body."""
+    kind, target, queue = _target(callback_url, document)
+    public_id = _new_public_id()
+    return _new_delivery(
+        workflow=workflow,
+        kind=kind,
+        target=target,
+        queue=queue,
+        item=item,
+        now=now,
+        public_id=public_id,
+        payload=build_payload(public_id=public_id),
+        hold=hold,
+    )
+
+
 def _wake_after_commit(deliveries: list[Delivery]) -> None:
     """Publishing is only a wake-up call: the row is the record, and the sweep catches a lost message."""
     if any(delivery.kind != TargetKind.POLL for delivery in deliveries):
@@ -209,23 +237,18 @@ def deliveries_record_for_items(
 ) -> list[Delivery]:
     """Outbox rows for resolved or expired items; call inside the transaction that resolved them.
     ``hold`` keeps them unsent that long (a console decision's undo window)."""
-    deliveries = []
-    for item in items:
-        kind, target, queue = _target(item.callback_url, item.policy_version.document)
-        public_id = _new_public_id()
-        deliveries.append(
-            _new_delivery(
-                workflow=item.workflow,
-                kind=kind,
-                target=target,
-                queue=queue,
-                item=item,
-                now=now,
-                public_id=public_id,
-                payload=resolution_payload(item, public_id=public_id),
-                hold=hold,
-            )
+    deliveries = [
+        _routed_delivery(
+            workflow=item.workflow,
+            document=item.policy_version.document,
+            callback_url=item.callback_url,
+            build_payload=functools.partial(resolution_payload, item),
+            now=now,
+            item=item,
+            hold=hold,
         )
+        for item in items
+    ]
     Delivery.objects.bulk_create(deliveries)
     if not hold:
         _wake_after_commit(deliveries)
@@ -261,18 +284,9 @@ def delivery_record_event(
 ) -> Delivery:
     """One outbox row for an event other than a resolution (``audit.failed``, ``workflow.tripped``),
     sent where the workflow's resolutions go; call inside the transaction that caused it.
-    ``build_payload(public_id)`` makes its body."""
-    kind, target, queue = _target(callback_url, document)
-    public_id = _new_public_id()
-    delivery = _new_delivery(
-        workflow=workflow,
-        kind=kind,
-        target=target,
-        queue=queue,
-        item=item,
-        now=now,
-        public_id=public_id,
-        payload=build_payload(public_id),
+    ``build_payload(public_id=...)`` makes its body."""
+    delivery = _routed_delivery(
+        workflow=workflow, document=document, callback_url=callback_url, build_payload=build_payload, now=now, item=item
     )
     delivery.save(force_insert=True)
     _wake_after_commit([delivery])
