@@ -43,6 +43,9 @@ def reason_code_validator(code: str) -> None:
         raise ValidationError(problem, code="reason_code")
 
 
+# The longest SLA or expiry a queue or a policy may set: a year, in seconds.
+LONGEST_DEADLINE_SECONDS = 31_536_000
+
 # SLA stages of an age, as the console names them (CSS classes risk-near, risk-breached).
 SLA_OK, SLA_NEAR, SLA_BREACHED = "ok", "near", "breached"
 

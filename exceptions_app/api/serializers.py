@@ -358,7 +358,7 @@ class WorkflowCreatedOutput(WorkflowOutput):
 
 
 class QueueInput(serializers.Serializer):
-    sla_seconds = serializers.IntegerField(min_value=1, max_value=31_536_000, required=False)
+    sla_seconds = serializers.IntegerField(min_value=1, max_value=rules.LONGEST_DEADLINE_SECONDS, required=False)
     escalation_queue = serializers.SlugField(max_length=64, required=False, allow_blank=True)
     teams = serializers.ListField(child=serializers.SlugField(max_length=64), required=False, max_length=100)
     priority_weights = serializers.DictField(child=serializers.FloatField(min_value=0, max_value=100), required=False)

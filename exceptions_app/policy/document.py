@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from exceptions_app.accountability.breaker import MIN_AUDIT_RATE
-from exceptions_app.rules import REASON_CODE_PATTERN
+from exceptions_app.rules import LONGEST_DEADLINE_SECONDS, REASON_CODE_PATTERN
 
 SEVERITIES = ["low", "medium", "high", "critical"]
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -27,6 +27,7 @@ _FIELD_PATHS = {"type": "array", "maxItems": 50, "items": {"type": "string", "pa
 # Bounds that must exclude 0 or 1 are checked in _accountability_errors: the schema is also the API's
 # request body in OpenAPI 3.0, whose exclusiveMinimum is a boolean, not draft 2020-12's number.
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
+_DEADLINE_SECONDS = {"type": "integer", "minimum": 1, "maximum": LONGEST_DEADLINE_SECONDS}
 _CUSUM_STREAM = {
     "type": "object",
     "additionalProperties": False,
@@ -132,8 +133,8 @@ POLICY_DOCUMENT_SCHEMA = {
         },
         "output_schema": {"type": "object"},
         "queue": {"type": "string", "pattern": SLUG},
-        "sla_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
-        "expire_after_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
+        "sla_seconds": _DEADLINE_SECONDS,
+        "expire_after_seconds": _DEADLINE_SECONDS,
         "fallback": {"enum": ["approve", "reject"]},
         "callback_url": {"type": "string", "format": "uri", "maxLength": 2000},
         "callback_task": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.]{0,199}$"},
@@ -145,9 +146,9 @@ POLICY_DOCUMENT_SCHEMA = {
             "properties": {
                 # Above 0: every proceed must have a chance of audit, or its error cannot be estimated.
                 "proceed_rate": _RATE,
-                "reject_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "reject_rate": _RATE,
                 "queue": {"type": "string", "pattern": SLUG},
-                "sla_seconds": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
+                "sla_seconds": _DEADLINE_SECONDS,
                 "band_width": {"type": "number", "minimum": 0.01, "maximum": 0.5},
                 "strata": {
                     "type": "array",
