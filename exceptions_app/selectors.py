@@ -23,6 +23,14 @@ def workflow_published_get(name: str) -> Workflow | None:
     return Workflow.objects.select_related("current_policy").filter(name=name, current_policy__isnull=False).first()
 
 
+def workflow_published_or_not_found(name: str) -> Workflow:
+    """The workflow of that name with a published policy; NotFound (the API's 404) when there is none."""
+    workflow = workflow_published_get(name)
+    if workflow is None:
+        raise NotFound(f"unknown workflow {name!r}")
+    return workflow
+
+
 def items_visible_to(principal: Principal) -> QuerySet[ExceptionItem]:
     """Agents see their workflows' items; operators their teams' queues'; supervisors everything."""
     items = ExceptionItem.objects.select_related(

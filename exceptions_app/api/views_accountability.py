@@ -12,20 +12,12 @@ from rest_framework.views import APIView
 from exceptions_app.accountability.report import accountability_report
 from exceptions_app.api.error_responses import ERROR_RESPONSES
 from exceptions_app.api.permissions import IsSupervisor, principal_of
-from exceptions_app.errors import InvalidInput, NotFound
-from exceptions_app.models import Workflow
-from exceptions_app.selectors import workflow_published_get
+from exceptions_app.errors import InvalidInput
+from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.judgements import breaker_reset
 
 DEFAULT_WINDOW = timedelta(days=7)
 LONGEST_WINDOW = timedelta(days=366)
-
-
-def workflow_for_accountability(name: str) -> Workflow:
-    workflow = workflow_published_get(name)
-    if workflow is None:
-        raise NotFound(f"unknown workflow {name!r}")
-    return workflow
 
 
 class AccountabilityQuery(drf.Serializer):
@@ -92,7 +84,7 @@ class AccountabilityView(APIView):
     def get(self, request, name: str):
         query = AccountabilityQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        workflow = workflow_for_accountability(name)
+        workflow = workflow_published_or_not_found(name)
         until = timezone.now()
         since = query.validated_data.get("since") or until - DEFAULT_WINDOW
         return Response(accountability_report(workflow=workflow, since=since, until=until).answer)
@@ -121,6 +113,6 @@ class BreakerResetView(APIView):
             raise InvalidInput("the body must be a JSON object")
         data = BreakerResetInput(data=request.data)
         data.is_valid(raise_exception=True)
-        workflow_for_accountability(name)
+        workflow_published_or_not_found(name)
         workflow = breaker_reset(workflow_name=name, principal=principal_of(request), note=data.validated_data["note"])
         return Response({"workflow": workflow.name, "tripped": workflow.tripped_at is not None})

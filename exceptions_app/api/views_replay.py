@@ -1,7 +1,5 @@
 """Supervisors replay a draft policy over recorded decisions before publishing it."""
 
-import re
-
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -12,8 +10,9 @@ from rest_framework.views import APIView
 from exceptions_app.api.permissions import IsSupervisor
 from exceptions_app.api.serializers import ERROR_RESPONSES
 from exceptions_app.errors import InvalidInput, NotFound
-from exceptions_app.models import ReplayRun, Workflow
-from exceptions_app.policy.document import WORKFLOW_NAME, PolicyInvalid
+from exceptions_app.models import ReplayRun
+from exceptions_app.policy.document import PolicyInvalid
+from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.replay import ReplayWindow, policy_replay, replay_draft_check, replay_window_count
 from exceptions_app.services.replay_runs import replay_run_progress, replay_run_start
 
@@ -105,13 +104,7 @@ class WorkflowReplayView(APIView):
         "runs on a worker (202, then poll the run's url)",
     )
     def post(self, request, name: str):
-        workflow = (
-            Workflow.objects.select_related("current_policy").filter(name=name, current_policy__isnull=False).first()
-            if re.fullmatch(WORKFLOW_NAME, name)
-            else None
-        )
-        if workflow is None:
-            raise NotFound(f"unknown workflow {name!r}")
+        workflow = workflow_published_or_not_found(name)
         body = ReplayInput(data=request.data)
         body.is_valid(raise_exception=True)
         attrs = body.validated_data

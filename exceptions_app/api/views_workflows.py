@@ -1,7 +1,5 @@
 """Supervisors manage workflow policies (the same document as the YAML files)."""
 
-import re
-
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -9,9 +7,10 @@ from rest_framework.views import APIView
 
 from exceptions_app.api import serializers
 from exceptions_app.api.permissions import IsSupervisor
-from exceptions_app.errors import InvalidInput, NotFound
+from exceptions_app.errors import InvalidInput
 from exceptions_app.models import PolicySource, Workflow
-from exceptions_app.policy.document import POLICY_DOCUMENT_SCHEMA, WORKFLOW_NAME, PolicyInvalid
+from exceptions_app.policy.document import POLICY_DOCUMENT_SCHEMA, PolicyInvalid
+from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.policies import policy_publish, webhook_secret_rotate
 
 
@@ -50,12 +49,7 @@ class WorkflowDetailView(APIView):
         responses={200: serializers.WorkflowOutput, **serializers.ERROR_RESPONSES},
     )
     def get(self, request, name: str):
-        # A name no policy may have (a NUL byte would even fail PostgreSQL's text comparison) exists nowhere.
-        valid = re.fullmatch(WORKFLOW_NAME, name) is not None
-        workflow = Workflow.objects.select_related("current_policy").filter(name=name).first() if valid else None
-        if workflow is None or workflow.current_policy is None:
-            raise NotFound(f"unknown workflow {name!r}")
-        return Response(_present(workflow.current_policy))
+        return Response(_present(workflow_published_or_not_found(name).current_policy))
 
     @extend_schema(
         operation_id="workflow_put",
