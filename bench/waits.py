@@ -132,7 +132,7 @@ async def _wait_one(port: int, token: str, item_id: int, arrivals: dict, connect
         f"GET /api/v1/exceptions/{item_id}?wait={WAIT_SECONDS} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {token}\r\n\r\n"
     ).encode()
-    outcome = "no attempt"
+    outcome, ever_connected = "no attempt", False
     for attempt in range(RECONNECTS + 1):
         if attempt:
             retried[outcome] += 1
@@ -142,7 +142,8 @@ async def _wait_one(port: int, token: str, item_id: int, arrivals: dict, connect
         except OSError as error:
             outcome = f"connect: {error.__class__.__name__}"
             continue
-        if attempt == 0:
+        if not ever_connected:
+            ever_connected = True
             connected.append(item_id)
         try:
             writer.write(request)
