@@ -133,8 +133,9 @@ def test_finding_9_reject_takes_r_then_a_number_and_messages_are_plain_english(
     page.keyboard.press("Enter")
 
     expect(page.get_by_role("heading", name=re.compile(f"Item {second}"))).to_be_visible()
-    expect(page.get_by_test_id("undo")).to_contain_text(f"Rejected item {first} (wrong_invoice).")
+    # The reason first: before issue 18, "2" itself became the reason code.
     assert ExceptionItem.objects.get(pk=first).reason_code == "wrong_invoice"
+    expect(page.get_by_test_id("undo")).to_contain_text(f"Rejected item {first} (wrong_invoice).")
     # A typed code stays possible where the policy allows it, checked by the one reason-code rule.
     page.keyboard.press("r")
     page.locator("#reject-panel").get_by_label("Other reason code").fill("customer.withdrew")
