@@ -35,6 +35,12 @@ BENCHMARKS = {
     "capacity": ("bench/capacity.py", ["--quick", "--repeat", "15"], []),
     "waits": ("bench/waits.py", ["--quick"], []),
     "replay": ("bench/replay.py", ["--quick", "--decisions", "50000"], []),
+    # issue 22: tracing's cost, traced and untraced servers side by side (full: 10 rounds, both verdicts)
+    "tracing_paired": (
+        "bench/tracing_paired.py",
+        ["--rounds", "4", "--slice", "2", "--verdicts", "hold"],
+        ["--rounds", "10"],
+    ),
 }
 TIMEOUT_S = {"quick": 300, "full": 3 * 3600}
 FUZZ_TEST = common.ROOT / "tests" / "test_api_fuzz.py"

@@ -202,8 +202,26 @@ def main() -> int:
     machine = common.machine_at_end(
         databases["off"], busy_cores_before=background, cpu_calibration_ms_before=calibration, loadavg=os.getloadavg()
     )
+    summary = [
+        common.summary_row(
+            f"tracing.{name}",
+            f"{args.rounds} ABBA rounds, traced against untraced server",
+            f"server CPU per decision {100 * found['overhead']:+.1f}% (rounds' median)",
+            f"< {100 * TARGET:.0f}%",
+            limit=f"untraced {found['off']['server_ms_per_decision']:.3f} ms",
+            ratio=1 + found["overhead"],
+            met=found["overhead"] < TARGET,
+        )
+        for name, found in blocks.items()
+    ]
     path = common.results_save(
-        "tracing_paired", quick=False, machine=machine, parameters=vars(args), blocks=blocks, rows=rows
+        "tracing_paired",
+        quick=args.rounds < 6,
+        machine=machine,
+        parameters=vars(args),
+        blocks=blocks,
+        rows=rows,
+        summary=summary,
     )
     print(f"\nresults: {path}", file=sys.stderr)
     return 0 if all(row["result"] != "FAIL" for row in rows) else 1
