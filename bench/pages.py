@@ -432,14 +432,16 @@ WITH bounds AS (
 )
 INSERT INTO exceptions_app_queuesnapshot (
     queue_id, taken_at, depth, claimed, snoozed, oldest_age_seconds, p50_age_seconds, p95_age_seconds,
-    arrivals, completions, sla_breaches, age_buckets
+    arrivals, completions, sla_breaches, age_buckets,
+    handled, handling_seconds_sum, handling_seconds_squares, operator_ids
 )
 SELECT q.id, m.minute,
     round(coalesce(l.open, 0) * sh)::int, round(coalesce(l.claimed, 0) * sh)::int,
     round(coalesce(l.snoozed, 0) * sh)::int, l.oldest * sh, l.p50 * sh, l.p95 * sh,
     coalesce(fl.arrivals, 0), coalesce(fl.completions, 0), coalesce(fl.breaches, 0),
     (SELECT jsonb_agg(round(coalesce(l.open, 0) * sh * share)::int ORDER BY ord)
-     FROM unnest(ARRAY[0.02, 0.04, 0.06, 0.08, 0.10, 0.15, 0.20, 0.20, 0.15, 0.0]) WITH ORDINALITY AS b(share, ord))
+     FROM unnest(ARRAY[0.02, 0.04, 0.06, 0.08, 0.10, 0.15, 0.20, 0.20, 0.15, 0.0]) WITH ORDINALITY AS b(share, ord)),
+    0, 0, 0, '[]'::jsonb  -- no handling times recorded (migration 0018's columns have no database default)
 FROM exceptions_app_queue AS q
 CROSS JOIN bounds
 CROSS JOIN LATERAL generate_series(bounds.first, bounds.last, interval '1 minute') AS m(minute)
