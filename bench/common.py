@@ -279,6 +279,20 @@ def code_revision() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def abba(rounds: int, first, second):
+    """``rounds`` rounds of turns for two set-ups measured side by side, the order swapped every round
+    (A B, B A, A B, ...), so that drift in a shared host's speed falls on both alike: (round, side)."""
+    for number in range(rounds):
+        for side in (first, second) if number % 2 == 0 else (second, first):
+            yield number, side
+
+
+def paired_ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    """Each round's figure of one set-up against the other's in the same round, in round order (rounds
+    whose denominator is 0 left out); their median is what side-by-side benchmarks hold to a target."""
+    return [a / b for a, b in zip(numerators, denominators, strict=True) if b > 0]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile; 0.0 for an empty list."""
     if not values:

@@ -66,18 +66,17 @@ def block(servers, tokens, databases, profile: str, verdict: str, kind: str, *, 
     """All rounds of one profile, verdict and kind (single or batch); per server, the CPU over the whole
     block and the decisions recorded."""
     singles, batches = intake._bodies(profile, verdict, seed=20261207)
+    bodies = singles if kind == "single" else batches
     meters = {mode: common.CpuMeter(servers[mode], databases[mode]) for mode in MODES}
     counted = {mode: {"decisions": 0, "p95_ms": [], "turn_ms_per_decision": []} for mode in MODES}
     for meter in meters.values():
         meter.start()
-    for round_number in range(rounds):
-        for mode in MODES if round_number % 2 == 0 else MODES[::-1]:
-            bodies = singles if kind == "single" else batches
-            run = _slice(servers[mode], tokens[mode], databases[mode], kind, bodies, slice_s)
-            counted[mode]["decisions"] += run["recorded"]
-            counted[mode]["p95_ms"].append(run["p95_ms"])
-            turn_cpu = run["cpu"]["gunicorn_ms_per_decision"] + run["cpu"]["postgres_ms_per_decision"]
-            counted[mode]["turn_ms_per_decision"].append(turn_cpu)
+    for _, mode in common.abba(rounds, *MODES):
+        run = _slice(servers[mode], tokens[mode], databases[mode], kind, bodies, slice_s)
+        counted[mode]["decisions"] += run["recorded"]
+        counted[mode]["p95_ms"].append(run["p95_ms"])
+        turn_cpu = run["cpu"]["gunicorn_ms_per_decision"] + run["cpu"]["postgres_ms_per_decision"]
+        counted[mode]["turn_ms_per_decision"].append(turn_cpu)
     time.sleep(SETTLE_S)
     result = {}
     for mode in MODES:
@@ -93,15 +92,9 @@ def block(servers, tokens, databases, profile: str, verdict: str, kind: str, *, 
     result["overhead_pooled"] = round((on - off) / off, 4) if off else None
     # Each round's traced turn against its untraced turn, next to it in time: the median of those is the
     # figure held to the target, since the host's speed drifts between rounds but little within one.
-    ratios = sorted(
-        on_turn / off_turn - 1
-        for off_turn, on_turn in zip(
-            result["off"]["turn_ms_per_decision"], result["on"]["turn_ms_per_decision"], strict=True
-        )
-        if off_turn > 0
-    )
-    result["round_overheads"] = [round(ratio, 4) for ratio in ratios]
-    result["overhead"] = round(statistics.median(ratios), 4) if ratios else None
+    ratios = common.paired_ratios(result["on"]["turn_ms_per_decision"], result["off"]["turn_ms_per_decision"])
+    result["round_overheads"] = [round(ratio - 1, 4) for ratio in ratios]
+    result["overhead"] = round(statistics.median(ratios) - 1, 4) if ratios else None
     return result
 
 

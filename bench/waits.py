@@ -254,10 +254,8 @@ def alternated(first, second, token, bodies, duration: float, *, rounds: int) ->
     in all; each server's turns pooled: rate over all its turns, the median of its turns' p95s, server
     CPU per decision. Both live through the same minutes, so drift in a shared host's speed falls on both."""
     turns: dict = {0: [], 1: []}
-    for n in range(rounds):
-        for side in (0, 1) if n % 2 == 0 else (1, 0):
-            server = (first, second)[side]
-            turns[side].append(intake_run(server, token, bodies, max(2.0, duration / rounds)))
+    for _, side in common.abba(rounds, 0, 1):
+        turns[side].append(intake_run((first, second)[side], token, bodies, max(2.0, duration / rounds)))
 
     def pooled(runs: list[dict]) -> dict:
         recorded, elapsed = sum(run["recorded"] for run in runs), sum(run["elapsed_s"] for run in runs)
@@ -267,7 +265,7 @@ def alternated(first, second, token, bodies, duration: float, *, rounds: int) ->
             "recorded": recorded,
             "errors": sum(run["errors"] for run in runs),
             "rate_per_s": round(recorded / max(elapsed, 1e-9), 1),
-            "p95_ms": round(sorted(run["p95_ms"] for run in runs)[len(runs) // 2], 2),
+            "p95_ms": round(statistics.median(run["p95_ms"] for run in runs), 2),
             "server_cpu_ms_per_decision": round(1000 * cpu / max(1, recorded), 3),
             "turn_rates": [run["rate_per_s"] for run in runs],
             "turn_p95s_ms": [run["p95_ms"] for run in runs],
@@ -280,7 +278,7 @@ def round_ratio(numerator: dict, denominator: dict, key: str) -> float:
     """The median over the rounds of one server's turn against the other's turn of the same round: the
     figure held to a target, as in bench/tracing_paired.py. A single fast or slow turn, which a pooled
     rate follows, moves it little."""
-    ratios = [a / b for a, b in zip(numerator[key], denominator[key], strict=True) if b > 0]
+    ratios = common.paired_ratios(numerator[key], denominator[key])
     return round(statistics.median(ratios), 3) if ratios else 0.0
 
 
