@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import replace_url
+from django_htmx.http import push_url, replace_url
 
 from exceptions_app import interrupts, rules
 from exceptions_app.errors import DomainError, InvalidInput
@@ -48,7 +48,9 @@ def _panel_form(panel: str, data=None, *, item, **kwargs):
     return PANELS[panel](data, auto_id=f"{panel}_%s", **kwargs)
 
 
-def _page(request, item_id: int, *, status: int = 200, bound: dict | None = None, **extra):
+def _page(request, item_id: int, *, status: int = 200, bound: dict | None = None, next_item: bool = False, **extra):
+    """The item's page. Answering a POST, the address bar is set to it: replaced for a refusal (the
+    same item), pushed for ``next_item`` (the item a resolution moved on to)."""
     principal = person_for(request)
     item = item_visible_get(principal=principal, item_id=item_id)
     panel_forms = {f"{panel}_form": _panel_form(panel, item=item) for panel in PANELS}
@@ -64,8 +66,11 @@ def _page(request, item_id: int, *, status: int = 200, bound: dict | None = None
         **extra,
     }
     response = TemplateResponse(request, "review/item.html", context, status=status)
-    # A refusal answers a POST with this page: the address must stay the item's, which can be reloaded.
-    return replace_url(response, reverse("review:item", args=[item_id])) if request.method == "POST" else response
+    if request.method != "POST":
+        return response
+    # The address must always be a page that can be reloaded, never the action's URL.
+    address = reverse("review:item", args=[item_id])
+    return push_url(response, address) if next_item else replace_url(response, address)
 
 
 def _refused(request, item_id: int, message: str, *, status: int, panel: str = "", form=None):
@@ -103,6 +108,9 @@ def _after_resolution(request, item, principal, *, queue):
     if next_item is None:
         messages.info(request, f"The {queue.name} queue is empty. Nice work.")
         return redirect("review:home")
+    if request.htmx:
+        # One round trip per key: the answer is the next item's page, and the address bar shows it.
+        return _page(request, next_item.pk, next_item=True)
     return redirect("review:item", item_id=next_item.pk)
 
 

@@ -53,6 +53,34 @@ def test_an_operator_works_a_queue_from_the_keyboard(live_server, page, agent_cl
     assert ExceptionItem.objects.get(pk=routine).resolution == "approve"
 
 
+def test_one_key_is_one_request_and_the_address_bar_follows_the_next_item(
+    live_server, page, agent_client, billing_queues
+):
+    """Approving answers with the next item's page itself (no redirect, no second request), and the
+    address bar shows that item: it can be reloaded, and Back returns to the item just decided."""
+    person("olga")
+    first = hold(agent_client, value_at_risk="900.00")
+    second = hold(agent_client, value_at_risk="10.00")
+    sign_in(page, live_server.url, "olga")
+    page.get_by_role("button", name="Next item from billing", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile(f"Item {first}"))).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("Claimed")
+
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+    page.keyboard.press("a")
+    expect(page.get_by_role("heading", name=re.compile(f"Item {second}"))).to_be_visible()
+    expect(page).to_have_url(f"{live_server.url}/items/{second}")
+    assert requests == [("POST", f"{live_server.url}/items/{first}/approve")]
+    expect(page.get_by_test_id("status")).to_have_text("Claimed")
+    assert ExceptionItem.objects.get(pk=first).resolution == "approve"
+
+    page.reload()
+    expect(page.get_by_role("heading", name=re.compile(f"Item {second}"))).to_be_visible()
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/items/{first}")
+
+
 def test_a_second_operator_cannot_act_on_a_claimed_item(live_server, browser, agent_client, billing_queues):
     person("olga")
     person("otto")
