@@ -26,7 +26,11 @@ _KEPT_FIELDS = (
 
 
 def person_for(request) -> Principal:
-    """The signed-in operator or supervisor; agents and users without a role get the explanatory 403."""
+    """The signed-in operator or supervisor; agents and users without a role get the explanatory 403.
+    Read once per request: an action and the page that answers it ask several times."""
+    principal = getattr(request, "_tollgate_person", None)
+    if principal is not None and principal.user_id == request.user.pk:
+        return principal
     principal = principal_of_user(request.user)
     name = request.user.get_username()
     if principal is None:
@@ -39,6 +43,7 @@ def person_for(request) -> Principal:
         raise PermissionDenied(
             f"{name} is an agent: agents use the API with a token, not the console. Sign in as a person."
         )
+    request._tollgate_person = principal
     return principal
 
 

@@ -141,12 +141,13 @@ def _vote_said(item, said: str) -> str:
     return f"Judged item {item.pk}: {consensus['judgements']} of {consensus['required']} blind judgements are in."
 
 
-def _act(request, item_id: int, action, *, panel: str = "", form_class=None, done=None):
+def _act(request, item_id: int, action, *, panel: str = "", form_class=None, done=None, item=None):
     """Run ``action`` with the cleaned data of the panel's form (or of ``form_class`` for an action
     without a panel). ``done(item)`` names a resolution in plain English, and then the next item of
-    the worked queue is loaded; without it, the item's page."""
+    the worked queue is loaded; without it, the item's page. ``item``: the item, if the view has
+    already read it (the action reads it again, locked)."""
     principal = person_for(request)
-    item = item_visible_get(principal=principal, item_id=item_id)
+    item = item or item_visible_get(principal=principal, item_id=item_id)
     worked_queue = item.queue
     data, form = {}, None
     if panel or form_class is not None:
@@ -233,7 +234,9 @@ def item_approve(request, item_id: int):
         )
 
     approve = _resolve(item_id, "approve", hold_delivery=undo_window())
-    return _act(request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.")
+    return _act(
+        request, item_id, approve, form_class=forms.NoteForm, done=lambda item: f"Approved item {item_id}.", item=item
+    )
 
 
 def _resolve(item_id: int, action: str, **hold):
