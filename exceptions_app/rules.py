@@ -43,6 +43,12 @@ def reason_code_validator(code: str) -> None:
         raise ValidationError(problem, code="reason_code")
 
 
+def iso_timestamp(moment: datetime | None) -> str | None:
+    """A moment as the API, webhooks and the feed write it: ISO 8601 with UTC as "Z" (as DRF's
+    DateTimeField writes it). No moment, None."""
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
 # The longest SLA or expiry a queue or a policy may set: a year, in seconds.
 LONGEST_DEADLINE_SECONDS = 31_536_000
 

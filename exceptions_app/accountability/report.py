@@ -10,6 +10,7 @@ from django.db.models.functions import Floor
 from exceptions_app.accountability import estimates
 from exceptions_app.accountability.estimates import BandCounts, Judgement
 from exceptions_app.models import BreakerState, ExceptionItem, GateDecision, ItemKind, ItemStatus, Workflow
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.judgements import JUDGED, WRONG
 
 SECONDS_PER_DAY = 86_400
@@ -120,7 +121,7 @@ def accountability_report(*, workflow: Workflow, since: datetime, until: datetim
         )
     answer = {
         "workflow": workflow.name,
-        "window": {"since": _iso(since), "until": _iso(until)},
+        "window": {"since": iso_timestamp(since), "until": iso_timestamp(until)},
         "proceeds": proceeds,
         "sampled": sum(sampled_by_band.values()),
         "judged": len(audits),
@@ -143,7 +144,3 @@ def accountability_report(*, workflow: Workflow, since: datetime, until: datetim
         breaker=BreakerState.objects.filter(workflow=workflow).first(),
         breaker_config=document.get("breaker"),
     )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

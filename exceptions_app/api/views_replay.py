@@ -12,6 +12,7 @@ from exceptions_app.api.serializers import ERROR_RESPONSES
 from exceptions_app.errors import InvalidInput, NotFound
 from exceptions_app.models import ReplayRun
 from exceptions_app.policy.document import PolicyInvalid
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.replay import ReplayWindow, policy_replay, replay_draft_check, replay_window_count
 from exceptions_app.services.replay_runs import replay_run_progress, replay_run_start
@@ -79,8 +80,8 @@ def present_run(run: ReplayRun) -> dict:
         "status": run.status,
         "decisions_total": run.decisions_total,
         "decisions_done": replay_run_progress(run),
-        "created_at": run.created_at.isoformat().replace("+00:00", "Z"),
-        "expires_at": run.expires_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_timestamp(run.created_at),
+        "expires_at": iso_timestamp(run.expires_at),
         "url": f"/api/v1/replays/{run.pk}",
         "error": run.error,
         "result": run.result,

@@ -10,6 +10,7 @@ from exceptions_app.api.permissions import IsSupervisor
 from exceptions_app.errors import InvalidInput
 from exceptions_app.models import PolicySource, Workflow
 from exceptions_app.policy.document import POLICY_DOCUMENT_SCHEMA, PolicyInvalid
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.policies import policy_publish, webhook_secret_rotate
 
@@ -18,7 +19,7 @@ def _present(version) -> dict:
     return {
         "name": version.workflow.name,
         "version": version.version,
-        "published_at": version.published_at.isoformat().replace("+00:00", "Z"),
+        "published_at": iso_timestamp(version.published_at),
         "policy": version.document,
     }
 

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from exceptions_app.errors import VoteRefused
 from exceptions_app.models import ExceptionItem, ItemStatus, Principal, Queue, Resolution, Vote, VotePurpose
 from exceptions_app.policy.consensus import ApprovalRule, BlindReview, approval_rule, blind_review
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.audit import audit_record
 from exceptions_app.services.item_changes import CLAIM_CLEARED, item_state_change
 
@@ -34,14 +35,10 @@ class Settled:
 PENDING = object()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def vote_present(vote: Vote) -> dict:
     return {
         "by": vote.voter.get_username(),
-        "at": _iso(vote.created_at),
+        "at": iso_timestamp(vote.created_at),
         "vote": vote.resolution,
         "team": vote.team.name if vote.team_id else None,
         "reason_code": vote.reason_code,

@@ -31,6 +31,7 @@ from exceptions_app.models import (
     VotePurpose,
     Workflow,
 )
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.audit import audit_event_build
 from exceptions_app.services.bulk_copy import bulk_copy
 from exceptions_app.services.consensus import vote_present
@@ -39,10 +40,6 @@ logger = logging.getLogger(__name__)
 
 # Set while a drain is wanted and has not started: a burst of resolutions publishes one drain.
 WAKE_KEY = "deliveries:drain-wanted"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _new_public_id() -> str:
@@ -58,7 +55,7 @@ def approvers_of(item: ExceptionItem) -> list[dict]:
         if found:
             return found
     if item.resolved_by_id and item.resolution in ("approve", "modify", "reject"):
-        by, at = item.resolved_by.get_username(), _iso(item.resolved_at)
+        by, at = item.resolved_by.get_username(), iso_timestamp(item.resolved_at)
         return [{"by": by, "at": at, "vote": item.resolution, "team": None, "reason_code": "", "note": ""}]
     return []
 
@@ -86,10 +83,10 @@ def resolution_payload(item: ExceptionItem, *, public_id: str) -> dict:
         "resolver": item.resolved_by.get_username() if item.resolved_by_id else "system",
         "approvers": approvers_of(item),
         "timestamps": {
-            "raised_at": _iso(item.raised_at),
-            "queued_at": _iso(item.queued_at),
-            "first_claimed_at": _iso(item.first_claimed_at),
-            "resolved_at": _iso(item.resolved_at),
+            "raised_at": iso_timestamp(item.raised_at),
+            "queued_at": iso_timestamp(item.queued_at),
+            "first_claimed_at": iso_timestamp(item.first_claimed_at),
+            "resolved_at": iso_timestamp(item.resolved_at),
         },
         **payload_trace_context(item.traceparent),
     }
@@ -109,7 +106,7 @@ def decision_payload(decision: GateDecision, *, public_id: str) -> dict:
         "verdict": decision.verdict,
         "final_output": decision.output if decision.verdict == "proceed" else None,
         "reasons": decision.reasons,
-        "timestamps": {"decided_at": _iso(decision.created_at)},
+        "timestamps": {"decided_at": iso_timestamp(decision.created_at)},
         **payload_trace_context(decision.traceparent),
     }
 

@@ -22,6 +22,7 @@ from exceptions_app.models import (
     Workflow,
 )
 from exceptions_app.policy.document import PolicyInvalid
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.audit import audit_record
 from exceptions_app.services.deliveries import (
     deliveries_record_for_items,
@@ -32,10 +33,6 @@ from exceptions_app.services.policies import policy_publish
 
 WRONG = (Resolution.MODIFY, Resolution.REJECT)
 JUDGED = (Resolution.APPROVE, Resolution.MODIFY, Resolution.REJECT)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def sampled_verdict(item: ExceptionItem) -> str | None:
@@ -60,7 +57,7 @@ def audit_failed_payload(item: ExceptionItem, *, public_id: str) -> dict:
         "note": item.resolution_note,
         "judged_by": item.resolved_by.get_username() if item.resolved_by_id else None,
         "sampling_probability": item.sampling_probability,
-        "timestamps": {"decided_at": _iso(item.raised_at), "judged_at": _iso(item.resolved_at)},
+        "timestamps": {"decided_at": iso_timestamp(item.raised_at), "judged_at": iso_timestamp(item.resolved_at)},
         **payload_trace_context(item.traceparent),
     }
 
@@ -165,7 +162,7 @@ def workflow_tripped_payload(workflow: Workflow, state: BreakerState, *, stream:
         "workflow": workflow.name,
         "stream": stream,
         "reason": state.tripped_reason,
-        "timestamps": {"tripped_at": _iso(state.tripped_at)},
+        "timestamps": {"tripped_at": iso_timestamp(state.tripped_at)},
     }
 
 

@@ -29,6 +29,7 @@ from exceptions_app.errors import InvalidInput
 from exceptions_app.models import GateDecision, Resolution, Verdict, Workflow
 from exceptions_app.policy.document import policy_document_checksum, policy_document_validate
 from exceptions_app.policy.evaluation import policy_build, policy_evaluate
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.judgements import JUDGED
 from exceptions_app.services.tallies import BANDS
 
@@ -60,8 +61,8 @@ class ReplayWindow:
 
     def as_dict(self) -> dict:
         return {
-            "since": _iso(self.since),
-            "until": _iso(self.until),
+            "since": iso_timestamp(self.since),
+            "until": iso_timestamp(self.until),
             "limit": self.limit,
         }
 
@@ -82,10 +83,6 @@ def replay_window_parse(text: str, *, now: datetime | None = None) -> ReplayWind
     if not unit:
         return ReplayWindow(limit=amount)
     return ReplayWindow(since=(now or timezone.now()) - timedelta(**{_WINDOW_UNITS[unit]: amount}))
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 def replay_draft_check(*, workflow: Workflow, document: object) -> dict:

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from rest_framework.fields import DateTimeField
 
 from exceptions_app import rules
 
@@ -25,6 +26,14 @@ def test_malformed_reason_codes_say_why(code):
 def test_the_validator_raises_a_form_error():
     with pytest.raises(ValidationError):
         rules.reason_code_validator("Wrong")
+
+
+def test_timestamps_are_written_in_utc_with_a_z_as_drf_writes_them():
+    moment = datetime(2026, 3, 1, 12, 30, 5, 250_000, tzinfo=UTC)
+
+    assert rules.iso_timestamp(moment) == "2026-03-01T12:30:05.250000Z"
+    assert rules.iso_timestamp(moment) == DateTimeField().to_representation(moment)
+    assert rules.iso_timestamp(None) is None
 
 
 def test_a_rejection_needs_a_code_and_other_actions_do_not():
