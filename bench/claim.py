@@ -899,8 +899,7 @@ def main() -> int:
         rows=rows,
         summary=summary_build(args, runs, checks),
     )
-    print(f"\nresults: {path}", file=sys.stderr)
-    return 0 if all(entry["result"] == "PASS" for entry in rows) else 1
+    return common.results_exit_code(path, rows)
 
 
 if __name__ == "__main__":

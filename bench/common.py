@@ -321,6 +321,12 @@ def results_save(benchmark: str, /, *, quick: bool, machine: dict, **data) -> Pa
     return results_write(benchmark, {**header, **data})
 
 
+def results_exit_code(path: Path, rows: list[dict]) -> int:
+    """Say where the results were written; the benchmark's exit code: 1 when a row failed its target."""
+    print(f"\nresults: {path}", file=sys.stderr)
+    return 0 if all(row["result"] != "FAIL" for row in rows) else 1
+
+
 def table_print_columns(rows: list[dict], columns: list[str]) -> None:
     """Like table_print, with the columns named by the caller."""
     widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}

@@ -917,8 +917,7 @@ def main() -> int:
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     else:
         path = common.results_write("delivery", results)
-    print(f"\nresults: {path}", file=sys.stderr)
-    return 0 if all(row["result"] != "FAIL" for row in rows) else 1
+    return common.results_exit_code(path, rows)
 
 
 if __name__ == "__main__":

@@ -1343,8 +1343,7 @@ def main() -> int:
             "summary": summary_build(runs, args.repeat),
         },
     )
-    print(f"\nresults: {path}", file=sys.stderr)
-    return 0 if all(row["result"] != "FAIL" for row in rows) else 1
+    return common.results_exit_code(path, rows)
 
 
 if __name__ == "__main__":
