@@ -8,12 +8,12 @@ created (give them queues on the People page or in the policy files). The change
 """
 
 import getpass
-import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from exceptions_app.errors import DomainError
+from exceptions_app.management.passwords import password_from_environment
 from exceptions_app.services.people import PERSON_ROLES, person_create
 
 ACTOR_LABEL = "manage.py create_person"
@@ -48,10 +48,7 @@ class Command(BaseCommand):
     @staticmethod
     def _password(variable: str | None) -> str:
         if variable is not None:
-            password = os.environ.get(variable, "")
-            if not password:
-                raise CommandError(f"--password-env {variable}: that environment variable is unset or empty")
-            return password
+            return password_from_environment(variable)
         if not sys.stdin.isatty():
             raise CommandError("no terminal to ask for a password: pass --password-env VARIABLE")
         password = getpass.getpass("Password: ")

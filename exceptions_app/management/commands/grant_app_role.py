@@ -11,12 +11,11 @@ TRUNCATE are refused by privilege, and since it does not own the table it cannot
 the guard triggers either. Migrations keep running as the owner.
 """
 
-import os
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from psycopg import sql
 
+from exceptions_app.management.passwords import password_from_environment
 from exceptions_app.models import AuditEvent
 
 IDENTIFIER_HELP = "a PostgreSQL role name (letters, digits and underscores)"
@@ -56,7 +55,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, role: str, create: bool, only_print: bool, password_env: str | None, **options):
-        password = self._password(password_env)
+        password = None if password_env is None else password_from_environment(password_env)
         if connection.vendor != "postgresql":
             raise CommandError("grant_app_role is for PostgreSQL; SQLite has no roles")
         if not role.replace("_", "").isalnum() or not role[0].isalpha() or len(role) > 63:
@@ -96,12 +95,3 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{role}: read/write on {len(tables) - 1} tables, SELECT and INSERT only on {AuditEvent._meta.db_table}"
         )
-
-    @staticmethod
-    def _password(variable: str | None) -> str | None:
-        if variable is None:
-            return None
-        password = os.environ.get(variable, "")
-        if not password:
-            raise CommandError(f"--password-env {variable}: that environment variable is unset or empty")
-        return password
