@@ -125,11 +125,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def _proc_cpu_seconds(pid: int) -> float | None:
     """utime + stime of a local process (the claimer's PostgreSQL backend), or None if unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    fields = common.process_stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _own_cpu_seconds() -> float:

@@ -178,13 +178,19 @@ class Gunicorn:
         return file_tail(self.log, limit)
 
 
+def process_stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses):
+    [0] is the state, [1] the parent, [11:15] utime, stime, cutime, cstime. None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of one process, or 0.0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = process_stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _system_busy_seconds() -> float:
@@ -429,21 +435,14 @@ def client_backend_pids(database: str) -> set[int]:
 
 
 def parent_pid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = process_stat_fields(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
 
 
 def reaped_children_seconds(pid: int | None) -> float:
     """cutime + cstime of a process: CPU of its children that have exited and been waited for."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    fields = None if pid is None else process_stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 class PostmasterReaped:

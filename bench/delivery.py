@@ -133,11 +133,8 @@ class Receiver:
 
 def _cpu_with_reaped(pid: int) -> float:
     """utime + stime + cutime + cstime: a process plus its children that already exited (recycled workers)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    fields = common.process_stat_fields(pid)
+    return 0.0 if fields is None else sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
