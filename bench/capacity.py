@@ -47,19 +47,9 @@ PAGES = [
 
 
 def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.test.utils import override_settings
-
+    common.django_setup(env)
     # The panel renders static URLs; the plain storage needs no collected manifest.
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    override_settings(STORAGES=storages).enable()
+    common.static_storage_plain()
 
 
 def _json(value) -> str:

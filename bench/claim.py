@@ -383,13 +383,6 @@ def _merge(parts: list[dict], machine: dict) -> dict:
 # --- setup, load, plans and checks in the main process ------------------------------------------------------
 
 
-def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-
-
 def fixtures_create() -> dict:
     """Workflow, policy version and queues (policy_publish), an agent, and operators whose team works the queue."""
     import yaml
@@ -830,7 +823,7 @@ def main() -> int:
     reused = args.reuse and loaded_items() == args.items
     if not reused:
         common.database_prepare(env, DATABASE)
-    django_setup(env)
+    common.django_setup(env)
     from django.conf import settings
     from django.db import connections
 

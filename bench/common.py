@@ -312,6 +312,26 @@ def table_print(rows: list[dict]) -> None:
     table_print_columns(rows, ["name", "workload", "figure", "target", "result"])
 
 
+def django_setup(env: dict) -> None:
+    """Django in this process, with ``env`` (bench_env's) as its environment."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def static_storage_plain() -> None:
+    """Static files by their plain names, so pages render without a collected manifest."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    override_settings(STORAGES=storages).enable()
+
+
 def results_write(name: str, data: dict) -> Path:
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"

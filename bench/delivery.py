@@ -228,13 +228,6 @@ class QueueSampler:
 # --- setup -----------------------------------------------------------------------------------------------------
 
 
-def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-
-
 def principals_create():
     from exceptions_app.models import Principal
     from exceptions_app.services.tokens import principal_ensure
@@ -784,7 +777,7 @@ def main() -> int:
 
     receiver = Receiver()
     receiver.start()  # before Django, threads or connections exist in this process: it is forked
-    django_setup(env)
+    common.django_setup(env)
     worker = common.CeleryProcess(
         env,
         "worker",

@@ -492,20 +492,10 @@ def manifest_complete() -> bool:
 
 
 def django_setup(env: dict) -> str:
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    common.django_setup(env)
     if manifest_complete():
         return "whitenoise.storage.CompressedManifestStaticFilesStorage (manifest complete)"
-    from django.conf import settings
-    from django.test.utils import override_settings
-
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    override_settings(STORAGES=storages).enable()
+    common.static_storage_plain()
     return "django StaticFilesStorage (manifest missing or incomplete)"
 
 

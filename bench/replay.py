@@ -49,13 +49,6 @@ DECISION_COLUMNS = (
 )
 
 
-def django_setup(env: dict) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-
-
 def draft_document() -> dict:
     """The billing policy as a three-rule draft: other thresholds, one rule changed, one dropped."""
     import yaml
@@ -267,7 +260,7 @@ def main() -> int:
     reused = args.reuse and loaded_decisions() == args.decisions
     if not reused:
         common.database_prepare(env, DATABASE)
-    django_setup(env)
+    common.django_setup(env)
     if reused:
         load = {"reused": True, "decisions": args.decisions}
     else:
