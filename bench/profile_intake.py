@@ -74,8 +74,19 @@ def main() -> int:
     else:
         bodies = [json.dumps(make(rng, n)) for n in range(warmup + args.requests)]
 
+    from exceptions_app.gc_tuning import GC_PAUSED_PATHS, collector_pause, collector_resume
+
     def post(body: str) -> None:
-        response = client.post(path, body, content_type="application/json")
+        # As under gunicorn (gunicorn.conf.py's hooks): the collector is paused around a batch. Without
+        # the pause, collections land in whatever allocates (building instances) and mislead the profile.
+        paused = path in GC_PAUSED_PATHS
+        if paused:
+            collector_pause()
+        try:
+            response = client.post(path, body, content_type="application/json")
+        finally:
+            if paused:
+                collector_resume()
         if response.status_code != 200:
             raise RuntimeError(f"{response.status_code}: {response.content[:500]!r}")
 

@@ -35,6 +35,8 @@ BENCHMARKS = {
     "capacity": ("bench/capacity.py", ["--quick", "--repeat", "15"], []),
     "waits": ("bench/waits.py", ["--quick"], []),
     "replay": ("bench/replay.py", ["--quick", "--decisions", "50000"], []),
+    # issue 18: the operator's loop in Chromium, key to next item (needs /usr/bin/chromium)
+    "console_loop": ("bench/console_loop.py", ["--items", "30"], ["--items", "60"]),
     # issue 22: tracing's cost, traced and untraced servers side by side (full: 10 rounds, both verdicts)
     "tracing_paired": (
         "bench/tracing_paired.py",
