@@ -37,11 +37,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from exceptions_app.models import Delivery, DeliveryStatus, PolicySource, Principal, Queue, Team
+from exceptions_app.models import Delivery, DeliveryStatus, PolicySource, Principal
 from exceptions_app.services import items as lifecycle
 from exceptions_app.services.policies import policy_publish
 from exceptions_app.services.tokens import principal_ensure, token_create
-from tests.fixtures.gate import BILLING, billing_document, decision_body
+from tests.fixtures.gate import BILLING, billing_document, billing_queues_staffed, decision_body
 
 EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_EXAMPLES", "20"))
 ROLES = ("agent", "operator", "supervisor", "anonymous")
@@ -70,14 +70,9 @@ def _token(name: str, role: str, **scope) -> tuple[Principal, str]:
 def _seed(world: FuzzWorld) -> None:
     """The billing workflow and queues, the three roles' tokens, and items in every state an operator meets."""
     policy_publish(document=billing_document(), source=PolicySource.FILE)
-    team = Team.objects.create(name="billing-team")
-    billing, senior = Queue.objects.get(name="billing"), Queue.objects.get(name="billing-senior")
-    billing.escalation_queue = senior
-    billing.save(update_fields=["escalation_queue"])
-    billing.teams.add(team)
-    senior.teams.add(team)
+    billing_queues_staffed()
     agent, world.tokens["agent"] = _token("fuzz-agent", "agent", workflows=[BILLING])
-    operator, world.tokens["operator"] = _token("fuzz-operator", "operator", teams=[team.name])
+    operator, world.tokens["operator"] = _token("fuzz-operator", "operator", teams=["billing-team"])
     _, world.tokens["supervisor"] = _token("fuzz-supervisor", "supervisor")
 
     submitting = APIClient()
