@@ -49,6 +49,9 @@ def iso_timestamp(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
+# Ids are bigint columns: a larger number in a URL or a cursor would reach PostgreSQL and fail there.
+LARGEST_ID = 2**63 - 1
+
 # The longest SLA or expiry a queue or a policy may set: a year, in seconds.
 LONGEST_DEADLINE_SECONDS = 31_536_000
 

@@ -7,11 +7,8 @@ from django.utils import timezone
 
 from exceptions_app.interrupts import item_human_response
 from exceptions_app.models import ExceptionItem, GateDecision, Principal, Role
+from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.undo import resolutions_held_until
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def resolutions_hidden_from(principal: Principal | None, items: Sequence[ExceptionItem]) -> dict[int, datetime]:
@@ -46,7 +43,7 @@ def item_present(item: ExceptionItem, *, captured: bool = False, hidden_until: d
             "reason_code": item.reason_code,
             "note": item.resolution_note,
             "resolved_by": item.resolved_by.get_username() if item.resolved_by_id else None,
-            "resolved_at": _iso(item.resolved_at),
+            "resolved_at": iso_timestamp(item.resolved_at),
         }
         if item.interrupt is not None:
             resolution["human_response"] = item_human_response(item)
@@ -59,22 +56,22 @@ def item_present(item: ExceptionItem, *, captured: bool = False, hidden_until: d
         "queue": item.queue.name,
         "priority": item.priority,
         "severity": item.severity,
-        "due_at": _iso(item.due_at),
+        "due_at": iso_timestamp(item.due_at),
         "correlation_id": item.correlation_id,
         "reasons": item.reasons,
         "resolution": resolution,
         "timestamps": {
-            "raised_at": _iso(item.raised_at),
-            "queued_at": _iso(item.queued_at),
-            "first_claimed_at": _iso(item.first_claimed_at),
-            "resolved_at": _iso(item.resolved_at),
-            "delivered_at": _iso(item.delivered_at),
-            "acknowledged_at": _iso(item.acknowledged_at),
+            "raised_at": iso_timestamp(item.raised_at),
+            "queued_at": iso_timestamp(item.queued_at),
+            "first_claimed_at": iso_timestamp(item.first_claimed_at),
+            "resolved_at": iso_timestamp(item.resolved_at),
+            "delivered_at": iso_timestamp(item.delivered_at),
+            "acknowledged_at": iso_timestamp(item.acknowledged_at),
         },
         "claim": {
             "claimed_by": item.claimed_by.get_username(),
-            "claimed_at": _iso(item.claimed_at),
-            "expires_at": _iso(item.claim_expires_at),
+            "claimed_at": iso_timestamp(item.claimed_at),
+            "expires_at": iso_timestamp(item.claim_expires_at),
         }
         if item.status == "claimed"
         else None,
@@ -99,15 +96,15 @@ def _before_decision(shown: dict, item: ExceptionItem, hidden_until: datetime) -
     shown["timestamps"]["resolved_at"] = None
     shown["claim"] = {
         "claimed_by": item.resolved_by.get_username() if item.resolved_by_id else None,
-        "claimed_at": _iso(item.resolved_at),
-        "expires_at": _iso(hidden_until),
+        "claimed_at": iso_timestamp(item.resolved_at),
+        "expires_at": iso_timestamp(hidden_until),
     }
     return shown
 
 
 def event_present(event) -> dict:
     return {
-        "at": _iso(event.created_at),
+        "at": iso_timestamp(event.created_at),
         "action": event.action,
         "actor": event.actor_label,
         "from_status": event.from_status,

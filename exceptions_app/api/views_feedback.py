@@ -11,13 +11,11 @@ from rest_framework.views import APIView
 from exceptions_app.api import serializers
 from exceptions_app.api.permissions import IsAgent, IsSupervisor, principal_of
 from exceptions_app.models import Delivery, DeliveryStatus
+from exceptions_app.rules import LARGEST_ID
 from exceptions_app.services.deliveries import deliveries_redeliver
 from exceptions_app.services.feed import VISIBILITY_LAG, feed_read
 from exceptions_app.waits.hub import workflow_key
 from exceptions_app.waits.views import NotYet, StreamFrom, WaitFor
-
-# Cursors are delivery ids, a bigint column: a larger number would reach PostgreSQL and fail there.
-LARGEST_ID = 2**63 - 1
 
 
 class FeedQuery(drf.Serializer):

@@ -12,7 +12,7 @@ from exceptions_app.api.serializers import ERROR_RESPONSES
 from exceptions_app.errors import InvalidInput, NotFound
 from exceptions_app.models import ReplayRun
 from exceptions_app.policy.document import PolicyInvalid
-from exceptions_app.rules import iso_timestamp
+from exceptions_app.rules import LARGEST_ID, iso_timestamp
 from exceptions_app.selectors import workflow_published_or_not_found
 from exceptions_app.services.replay import ReplayWindow, policy_replay, replay_draft_check, replay_window_count
 from exceptions_app.services.replay_runs import replay_run_progress, replay_run_start
@@ -140,7 +140,7 @@ class ReplayRunView(APIView):
         summary="A replay run by a worker: its progress, then its answer (kept for a day)",
     )
     def get(self, request, run_id: int):
-        run = ReplayRun.objects.select_related("workflow").filter(pk=run_id).first() if run_id < 2**63 else None
+        run = ReplayRun.objects.select_related("workflow").filter(pk=run_id).first() if run_id <= LARGEST_ID else None
         if run is None:
             raise NotFound(f"no replay {run_id} (answers are kept {settings.TOLLGATE_REPLAY_KEEP_HOURS} hours)")
         return Response(present_run(run))

@@ -32,6 +32,7 @@ from exceptions_app.policy.evaluation import policy_build, policy_evaluate
 from exceptions_app.rules import iso_timestamp
 from exceptions_app.services.judgements import JUDGED
 from exceptions_app.services.tallies import BANDS
+from exceptions_app.strict_json import INT_MAX
 
 # confidence_band's lookup (the first band whose upper bound exceeds the confidence), by bisection.
 _BAND_UPPERS = [upper for upper, _ in BANDS]
@@ -42,7 +43,6 @@ CHECKS = ("below_auto_reject", "output_schema_invalid", "low_confidence")
 CHUNK_SIZE = 2000
 # People corrected these outputs: letting them proceed unattended would have let a mistake through.
 CORRECTED = frozenset({Resolution.MODIFY.value, Resolution.REJECT.value})
-INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,9 +124,7 @@ def _json(text):
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(
-            text, parse_int=lambda digits: int(digits) if abs(int(digits)) <= INT64_MAX else float(digits)
-        )
+        return json.loads(text, parse_int=lambda digits: int(digits) if abs(int(digits)) <= INT_MAX else float(digits))
 
 
 def _rows(workflow: Workflow, window: ReplayWindow, chunk_size: int) -> Iterator[tuple]:
