@@ -2,6 +2,7 @@
 audit log are read-only here: they change only through services."""
 
 from django.contrib import admin
+from django.db import models
 
 from exceptions_app.models import ApiToken, AuditEvent, ExceptionItem, PolicyVersion, Principal, Queue, Team, Workflow
 
@@ -26,6 +27,10 @@ class PrincipalAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    # The read-only pages still build a form. Callback URLs are stored whole, so the scheme a bare host
+    # would get never applies; naming it keeps Django 5.2 from warning that its default changes in 6.0.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
     def has_add_permission(self, request) -> bool:
         return False
 
