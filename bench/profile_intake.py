@@ -7,8 +7,8 @@ Creates tollgate_bench_profile afresh (migrate, apply_policies policies/, an age
 decisions (imports, caches, prepared connections), then profiles ``--requests`` POST /api/v1/decisions with the
 intake benchmark's billing bodies (~70% proceed, 25% hold, 5% reject) at a 0.1 ms sampling interval. One request
 takes a few milliseconds, too short for a sampling profiler alone; many of the same kind give a stable picture
-of one. Prints the call tree (time per request = total / requests) and writes bench/results/profile-intake.txt
-and .html. Loopback only; only tollgate_bench_profile is dropped.
+of one. Prints the call tree (time per request = total / requests; PROFILE_SHOW_ALL=1 for every frame) and
+writes bench/results/profile-intake.txt and .html. Loopback only; only tollgate_bench_profile is dropped.
 """
 
 import argparse
@@ -110,7 +110,7 @@ def main() -> int:
         post(body)
     profiler.stop()
     elapsed = time.perf_counter() - began
-    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    text = profiler.output_text(unicode=False, color=False, show_all=bool(os.environ.get("PROFILE_SHOW_ALL")))
     header = f"{args.requests} {kind} in {elapsed:.2f} s: {1000 * elapsed / args.requests:.2f} ms each\n"
     common.RESULTS_DIR.mkdir(exist_ok=True)
     (common.RESULTS_DIR / f"{name}.txt").write_text(header + text)
