@@ -6,6 +6,8 @@ change under us, so tests/test_db_fast_paths.py fails loudly if it does.
   ``connection._prepare_cursor``, a private Django API (it wraps driver errors in Django's).
 - ``update_returning``: ``UPDATE ... WHERE id IN (<queryset>) RETURNING *`` in one statement, the
   queryset written once with the ORM (so its conditions are not copied into SQL by hand).
+- ``insert_chain``: a row and the rows that point at it (a decision, its item, the item's event) in one
+  prepared statement of data-modifying CTEs: one round trip, and no BEGIN and COMMIT of its own.
 - ``index_scan_only``: no bitmap scans for the rest of the transaction.
 - ``unsaved_instance``: ``Model(**values)`` for a new row without ``Model.__init__``'s walk over every
   field (a third of a batch's CPU with 2 KB payloads: three instances per held decision). It fills
@@ -13,7 +15,8 @@ change under us, so tests/test_db_fast_paths.py fails loudly if it does.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from itertools import pairwise
 
 import psycopg
 from django.db import connection, transaction
@@ -61,6 +64,58 @@ def update_returning(rows: QuerySet, **values) -> list[Model]:
         params.append(field.get_db_prep_save(value, connection))
     sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {pk} IN ({select_sql}) RETURNING *"  # noqa: S608
     return list(model.objects.raw(sql, [*params, *select_params]))
+
+
+def insert_chain(first: Model, *linked: tuple[Model, str]) -> None:
+    """Insert ``first``, then each ``(instance, link)`` with its foreign key ``link`` set to the row
+    inserted just before it, as ``save(force_insert=True)`` on each in turn would, but in one
+    statement: one round trip, prepared on the server, and a transaction on its own (all rows or
+    none). Sets each primary key and the links. Raises Django's errors (IntegrityError for a
+    duplicate). Other databases (SQLite, the embedded default): ``save()`` on each, in a transaction."""
+    steps = [(first, None), *linked]
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            first.save(force_insert=True)
+            for (previous_row, _), (instance, link) in pairwise(steps):
+                setattr(instance, link, previous_row)
+                instance.save(force_insert=True)
+        return
+    ctes, params = [], []
+    for index, (instance, link) in enumerate(steps):
+        previous = f"r{index - 1}" if index else ""
+        ctes.append(f"r{index} AS ({_insert_returning_pk(instance, link, previous, params)})")
+    names = ", ".join(f"r{index}" for index in range(len(steps)))
+    # Inside a caller's transaction, a savepoint: a refused row (a duplicate key) leaves it usable.
+    within = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with within, prepared_cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT * FROM {names}", params)  # noqa: S608 - from _meta
+        ids = cursor.fetchone()
+    for (instance, _), pk in zip(steps, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    for (previous_row, _), (instance, link) in pairwise(steps):
+        setattr(instance, link, previous_row)
+
+
+def _insert_returning_pk(instance: Model, link: str | None, previous: str, params: list) -> str:
+    """``INSERT ... RETURNING pk`` of one new row, its values prepared as Django prepares them for an
+    INSERT (added to ``params``), and its ``link`` column read from the CTE ``previous``."""
+    meta = instance._meta
+    quote = connection.ops.quote_name
+    link_field = meta.get_field(link) if link else None
+    columns, values = [], []
+    for field in meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(quote(field.column))
+        if field is link_field:
+            values.append(f"(SELECT * FROM {previous})")  # noqa: S608 - a CTE name of ours
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)}) RETURNING {pk}"  # noqa: S608
 
 
 class _InstancePlan:

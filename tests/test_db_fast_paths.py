@@ -4,12 +4,14 @@ prepared statements, PostgreSQL settings. These tests fail loudly, with the reas
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import ProgrammingError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.models.signals import post_init
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from exceptions_app import db_fast_paths
 from exceptions_app.models import AuditEvent, ExceptionItem, GateDecision
+from tests.fixtures.gate import hold
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +156,49 @@ def test_captured_state_is_compressed_with_lz4_where_the_server_has_it():
         )
         compression = dict(cursor.fetchall())
     assert compression == {"trace": "l", "context": "l", "reasons": ""}
+
+
+def _chain_of_a_hold(agent_client):
+    """A held decision's three rows, built (not saved) from one already held through the API."""
+    related = ("decision", "queue", "workflow", "agent__user")
+    item = ExceptionItem.objects.select_related(*related).get(pk=hold(agent_client))
+    decision = GateDecision.objects.get(pk=item.decision_id)
+    decision.pk, decision.idempotency_key, decision._state.adding = None, "chain-probe", True
+    item.pk, item.decision, item._state.adding = None, decision, True
+    event = AuditEvent(
+        action="raised", actor=item.agent.user, item=item, workflow=item.workflow, payload={}, created_at=timezone.now()
+    )
+    return decision, item, event
+
+
+@pytest.mark.django_db(transaction=True)  # the statement commits on its own, as in production
+def test_insert_chain_writes_a_row_and_the_rows_pointing_at_it_in_one_statement(agent_client, billing_queues):
+    decision, item, event = _chain_of_a_hold(agent_client)
+    with CaptureQueriesContext(connection) as django_queries:
+        db_fast_paths.insert_chain(decision, (item, "decision"), (event, "item"))
+
+    # One statement, with no BEGIN and COMMIT around it (where save() on each made five round trips).
+    assert len(django_queries) == 1
+    assert (decision.pk, item.pk, event.pk) != (None, None, None)
+    assert ExceptionItem.objects.get(pk=item.pk).decision_id == decision.pk
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.item_id, stored.actor_id, stored.action) == (item.pk, item.agent.user_id, "raised")
+    assert GateDecision.objects.get(pk=decision.pk).idempotency_key == "chain-probe"
+    assert not item._state.adding
+    assert item.decision is decision
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_chain_writes_all_rows_or_none_and_raises_djangos_integrity_error(agent_client, billing_queues):
+    decision, item, event = _chain_of_a_hold(agent_client)
+    event.created_at = None  # NOT NULL: the last row fails, after the first two went in
+    decisions, items = GateDecision.objects.count(), ExceptionItem.objects.count()
+
+    with pytest.raises(IntegrityError):
+        db_fast_paths.insert_chain(decision, (item, "decision"), (event, "item"))
+
+    assert (GateDecision.objects.count(), ExceptionItem.objects.count()) == (decisions, items)
+    with transaction.atomic():  # inside a caller's transaction, a refusal leaves the transaction usable
+        with pytest.raises(IntegrityError):
+            db_fast_paths.insert_chain(decision, (item, "decision"), (event, "item"))
+        assert GateDecision.objects.count() == decisions

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from exceptions_app import rules
 from exceptions_app.accountability.sampling import sample_draw
-from exceptions_app.db_fast_paths import unsaved_instance
+from exceptions_app.db_fast_paths import insert_chain, unsaved_instance
 from exceptions_app.delivery.url_guard import callback_url_check
 from exceptions_app.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from exceptions_app.models import (
@@ -398,12 +398,12 @@ def _decision_submit(principal: Principal, request: DecisionRequest) -> Decision
             return replay
     now = timezone.now()
     _build_rows(prepared, principal=principal, queues=_QueueCache(), now=now)
-    lone_row = prepared.item is None and prepared.audit_item is None and not prepared.decision.callback_url
     try:
-        if lone_row:
-            # A verdict with no item and no callback is one INSERT: no transaction round trips needed.
-            prepared.decision.save(force_insert=True)
-            return DecisionOutcome(decision=prepared.decision, item=None)
+        if prepared.audit_item is None and not prepared.decision.callback_url:
+            # No outbox row and no audit copy: the decision, and its item and the item's event for a
+            # hold, go in as one statement, with no transaction round trips around it.
+            _decision_insert(prepared, principal=principal, now=now)
+            return DecisionOutcome(decision=prepared.decision, item=prepared.item)
         with transaction.atomic():
             prepared.decision.save(force_insert=True)
             deliveries_record_for_decisions(decisions=[prepared.decision], now=now)
@@ -423,6 +423,13 @@ def _decision_submit(principal: Principal, request: DecisionRequest) -> Decision
             raise
         return replay
     return DecisionOutcome(decision=prepared.decision, item=prepared.item)
+
+
+def _decision_insert(prepared: _Prepared, *, principal: Principal, now) -> None:
+    if prepared.item is None:
+        insert_chain(prepared.decision)
+        return
+    insert_chain(prepared.decision, (prepared.item, "decision"), (_raised_event(prepared.item, principal, now), "item"))
 
 
 def decisions_submit_batch(*, principal: Principal, requests: list) -> list:
