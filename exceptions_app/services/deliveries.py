@@ -252,11 +252,17 @@ def deliveries_record_for_items(
     return deliveries
 
 
+def decision_delivered(decision: GateDecision) -> bool:
+    """Whether a gate verdict gets an outbox row: a proceed or reject that asked for a callback (a
+    hold is delivered when a person resolves its item)."""
+    return bool(decision.callback_url) and decision.verdict != "hold"
+
+
 def deliveries_record_for_decisions(*, decisions: list[GateDecision], now: datetime) -> list[Delivery]:
     """Outbox rows for gate verdicts (proceed, reject) that an agent asked to hear about by callback."""
     deliveries = []
     for decision in decisions:
-        if not decision.callback_url or decision.verdict == "hold":
+        if not decision_delivered(decision):
             continue
         public_id = _new_public_id()
         deliveries.append(

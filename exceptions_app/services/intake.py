@@ -37,7 +37,7 @@ from exceptions_app.policy.evaluation import (
 )
 from exceptions_app.services.audit import audit_event_build
 from exceptions_app.services.bulk_copy import bulk_copy
-from exceptions_app.services.deliveries import deliveries_record_for_decisions
+from exceptions_app.services.deliveries import decision_delivered, deliveries_record_for_decisions
 from exceptions_app.services.local_cache import LocalCache
 from exceptions_app.services.priority import priority_compute
 from exceptions_app.tracing import spans
@@ -399,7 +399,7 @@ def _decision_submit(principal: Principal, request: DecisionRequest) -> Decision
     now = timezone.now()
     _build_rows(prepared, principal=principal, queues=_QueueCache(), now=now)
     try:
-        if prepared.audit_item is None and not prepared.decision.callback_url:
+        if prepared.audit_item is None and not decision_delivered(prepared.decision):
             # No outbox row and no audit copy: the decision, and its item and the item's event for a
             # hold, go in as one statement, with no transaction round trips around it.
             _decision_insert(prepared, principal=principal, now=now)
