@@ -16,6 +16,7 @@ change under us, so tests/test_db_fast_paths.py fails loudly if it does.
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from itertools import pairwise
 
 import psycopg
@@ -80,15 +81,16 @@ def insert_chain(first: Model, *linked: tuple[Model, str]) -> None:
                 setattr(instance, link, previous_row)
                 instance.save(force_insert=True)
         return
-    ctes, params = [], []
-    for index, (instance, link) in enumerate(steps):
-        previous = f"r{index - 1}" if index else ""
-        ctes.append(f"r{index} AS ({_insert_returning_pk(instance, link, previous, params)})")
-    names = ", ".join(f"r{index}" for index in range(len(steps)))
+    sql, fields = _chain_statement(tuple((type(instance), link) for instance, link in steps))
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for (instance, _), step_fields in zip(steps, fields, strict=True)
+        for field in step_fields
+    ]
     # Inside a caller's transaction, a savepoint: a refused row (a duplicate key) leaves it usable.
     within = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with within, prepared_cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT * FROM {names}", params)  # noqa: S608 - from _meta
+        cursor.execute(sql, params)
         ids = cursor.fetchone()
     for (instance, _), pk in zip(steps, ids, strict=True):
         instance.pk = pk
@@ -98,24 +100,30 @@ def insert_chain(first: Model, *linked: tuple[Model, str]) -> None:
         setattr(instance, link, previous_row)
 
 
-def _insert_returning_pk(instance: Model, link: str | None, previous: str, params: list) -> str:
-    """``INSERT ... RETURNING pk`` of one new row, its values prepared as Django prepares them for an
-    INSERT (added to ``params``), and its ``link`` column read from the CTE ``previous``."""
-    meta = instance._meta
-    quote = connection.ops.quote_name
-    link_field = meta.get_field(link) if link else None
-    columns, values = [], []
-    for field in meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(quote(field.column))
-        if field is link_field:
-            values.append(f"(SELECT * FROM {previous})")  # noqa: S608 - a CTE name of ours
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)}) RETURNING {pk}"  # noqa: S608
+@cache
+def _chain_statement(shape: tuple[tuple[type[Model], str | None], ...]) -> tuple[str, list[list]]:
+    """The statement for a chain of this shape ((model, link) per row), written once per shape, and
+    the fields whose values it takes, row by row, in its parameters' order."""
+    ctes, fields = [], []
+    for index, (model, link) in enumerate(shape):
+        meta = model._meta
+        link_field = meta.get_field(link) if link else None
+        columns, values, step_fields = [], [], []
+        for field in meta.concrete_fields:
+            if field.primary_key:
+                continue
+            columns.append(connection.ops.quote_name(field.column))
+            if field is link_field:
+                values.append(f"(SELECT * FROM r{index - 1})")  # noqa: S608 - our CTE name
+            else:
+                values.append("%s")
+                step_fields.append(field)
+        table, pk = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)}) RETURNING {pk}"  # noqa: S608
+        ctes.append(f"r{index} AS ({insert})")
+        fields.append(step_fields)
+    names = ", ".join(f"r{index}" for index in range(len(shape)))
+    return f"WITH {', '.join(ctes)} SELECT * FROM {names}", fields  # noqa: S608 - names from _meta
 
 
 class _InstancePlan:
