@@ -28,6 +28,7 @@ from django.urls import resolve
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 from pytest_django.live_server_helper import LiveServer
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from schemathesis.checks import (
@@ -258,12 +259,23 @@ class LinkedOperations(schema.as_state_machine()):
 @pytest.mark.timeout(TIMEOUT_SECONDS)
 def test_linked_operations_chain_as_documented(fuzz_world):
     LinkedOperations.world = fuzz_world
-    LinkedOperations.run(
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=6,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-    )
+    # The chains run against one live server whose items change as they go (a claim or a resolve in one
+    # example changes what a link yields in the next), so Hypothesis sometimes sees a replayed chain draw
+    # differently and stops with FlakyStrategyDefinition, before any check has failed. That happened in 2
+    # of 8 runs on this code and 4 of 8 on 10c5ee1. A check that fails raises its own error and is not
+    # retried; only the harness's own inconsistency is, twice at most.
+    for attempt in range(3):
+        try:
+            LinkedOperations.run(
+                settings=settings(
+                    max_examples=EXAMPLES,
+                    stateful_step_count=6,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+            return
+        except FlakyStrategyDefinition:
+            if attempt == 2:
+                raise
